@@ -1,0 +1,24 @@
+"""natsel: evolve neural-network hyperparameters with a genetic algorithm.
+
+The public API:
+
+>>> import natsel
+>>> cfg = natsel.load_config("configs/mixed.yaml")    # doctest: +SKIP
+>>> run = natsel.evolve(cfg, progress=False)          # doctest: +SKIP
+>>> natsel.load_run(run.path).fittest                 # doctest: +SKIP
+"""
+
+__version__ = "0.1.0"
+
+from natsel._config import Config, config_from_dict, load_config  # noqa: E402
+from natsel._errors import ConfigError, DataError, NatselError, RunDirError  # noqa: E402
+from natsel._evolve import evolve  # noqa: E402
+from natsel._genetic import GASettings  # noqa: E402
+from natsel._run import Run, load_run  # noqa: E402
+from natsel._space import Choice, Fixed, FloatRange, IntRange, SearchSpace, genome_key  # noqa: E402
+
+__all__ = [
+    "Choice", "Config", "ConfigError", "DataError", "Fixed", "FloatRange", "GASettings", "IntRange",
+    "NatselError", "Run", "RunDirError", "SearchSpace", "__version__", "config_from_dict", "evolve",
+    "genome_key", "load_config", "load_run",
+]

@@ -1,0 +1,3 @@
+from natsel.cli import main
+
+main()

@@ -1,0 +1,405 @@
+"""The YAML config: one schema, validated before any work starts.
+
+Every problem raises :class:`~natsel.ConfigError` whose text is ``<file>:<line>: <what>``.
+Relative paths in the config (data files, cache, python modules) are resolved against the
+folder that holds the config file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from natsel._errors import ConfigError
+from natsel._genetic import CROSSOVERS, GASettings
+from natsel._space import Choice, Fixed, FloatRange, Gene, IntRange, SearchSpace, canonical, expand_names
+from natsel._yaml import Located, load_yaml, loads_yaml
+
+TOP_KEYS = {
+    "name", "seed", "direction", "fitness", "data", "training", "evolution", "space",
+    "workers", "max_trials_per_worker", "threads", "gpus", "cache", "executor", "swarm",
+}
+EVOLUTION_KEYS = {
+    "population", "generations", "elitism", "breeding", "mutation", "mutation_factor",
+    "crossover", "initial_genome", "max_retries",
+}
+TRAINING_KEYS = {
+    "max_epochs", "patience", "max_training_time", "grace", "metric", "task",
+    "steps_per_execution",
+}
+EXECUTOR_KEYS = {"type", "scheduler", "retries", "gpu"}
+GENE_KEYS = {"choices", "low", "high", "step", "log", "type", "value", "repeat", "digits"}
+METRICS = {"accuracy": True, "f1": True, "auc": True, "loss": False, "mae": False, "mse": False}
+
+
+@dataclass
+class Training:
+    """Per-network limits and scoring (used by the Keras objective; the limits apply to any)."""
+
+    max_epochs: int = 20
+    patience: int = 3
+    max_training_time: float = 120.0
+    grace: float = 30.0
+    metric: str | None = None  # None: accuracy for classification, loss for regression
+    task: str = "auto"  # auto | multiclass | binary | regression
+    steps_per_execution: int = 0  # 0: natsel picks
+
+
+@dataclass
+class ExecutorSettings:
+    type: str = "local"  # local | dask
+    scheduler: str | None = None
+    retries: int = 2
+    gpu: bool = False
+
+
+@dataclass
+class Config:
+    """A validated natsel config. Build one with :func:`load_config` or :func:`config_from_dict`."""
+
+    name: str
+    space: SearchSpace
+    seed: int = 0
+    direction: str | None = None  # maximize | minimize; None: from the metric
+    fitness: str | None = None  # "module:function" of a plain-Python fitness
+    data: dict[str, Any] | None = None
+    training: Training = field(default_factory=Training)
+    ga: GASettings = field(default_factory=GASettings)
+    generations: int = 10
+    initial_genome: dict[str, Any] | None = None
+    workers: int = 1
+    max_trials_per_worker: int = 50
+    threads: int = 0  # 0: cores // workers
+    gpus: list[int] = field(default_factory=list)
+    cache: Path | None = None
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    swarm: dict[str, Any] = field(default_factory=dict)
+    base_dir: Path = field(default_factory=Path.cwd)
+    source_text: str = ""
+    source_name: str = "<config>"
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def maximize(self) -> bool:
+        if self.direction is not None:
+            return self.direction == "maximize"
+        if self.fitness is not None:
+            return True
+        return METRICS[self.metric]
+
+    @property
+    def metric(self) -> str:
+        if self.training.metric:
+            return self.training.metric
+        return "loss" if self.training.task == "regression" else "accuracy"
+
+    def search_fingerprint(self) -> dict[str, Any]:
+        """What must not change when a run is resumed (generations and workers may)."""
+        raw = {k: v for k, v in self.raw.items() if k not in {"workers", "threads", "gpus", "executor", "name"}}
+        evo = dict(raw.get("evolution") or {})
+        evo.pop("generations", None)
+        raw["evolution"] = evo
+        return raw
+
+
+class _V:
+    """Validation helpers bound to one located document."""
+
+    def __init__(self, doc: Located) -> None:
+        self.doc = doc
+
+    def err(self, path: tuple[Any, ...], msg: str) -> ConfigError:
+        return self.doc.error(path, msg)
+
+    def mapping(self, value: Any, path: tuple[Any, ...], what: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.err(path, f"'{what}' must be a mapping, got {type(value).__name__}")
+        return value
+
+    def keys(self, value: dict[str, Any], allowed: set[str], path: tuple[Any, ...], what: str) -> None:
+        for k in value:
+            if k not in allowed:
+                raise self.err(path + (k,), f"unknown key '{k}' in {what} (allowed: {', '.join(sorted(allowed))})")
+
+    def number(self, value: Any, path: tuple[Any, ...], *, integer: bool = False, low: float | None = None,
+               high: float | None = None, low_open: bool = False) -> Any:
+        name = path[-1]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and math.isnan(value)):
+            kind = "an integer" if integer else "a number"
+            raise self.err(path, f"'{name}' must be {kind}, got {value!r}")
+        if integer and not (isinstance(value, int) or float(value).is_integer()):
+            raise self.err(path, f"'{name}' must be an integer, got {value!r}")
+        if low is not None and (value < low or (low_open and value == low)):
+            op = ">" if low_open else ">="
+            raise self.err(path, f"'{name}' must be {op} {low}, got {value!r}")
+        if high is not None and value > high:
+            raise self.err(path, f"'{name}' must be <= {high}, got {value!r}")
+        return int(value) if integer else float(value)
+
+    def string(self, value: Any, path: tuple[Any, ...], choices: set[str] | None = None) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.err(path, f"'{path[-1]}' must be a non-empty string, got {value!r}")
+        if choices is not None and value not in choices:
+            raise self.err(path, f"'{path[-1]}' must be one of {', '.join(sorted(choices))}, got {value!r}")
+        return value
+
+
+def _scalar(v: Any) -> bool:
+    return v is None or isinstance(v, (str, int, float, bool))
+
+
+def _parse_gene(v: _V, name: str, spec: Any, path: tuple[Any, ...]) -> list[Gene]:
+    if _scalar(spec):
+        return [Fixed(name, spec)]
+    if isinstance(spec, list):
+        return [_choice(v, name, spec, path)]
+    if not isinstance(spec, dict):
+        raise v.err(path, f"gene '{name}' must be a value, a list of choices or a mapping")
+    v.keys(spec, GENE_KEYS, path, f"gene '{name}'")
+    if "repeat" in spec:
+        n = v.number(spec["repeat"], path + ("repeat",), integer=True, low=1)
+        rest = {k: x for k, x in spec.items() if k != "repeat"}
+        return [g for sub in expand_names(name, n) for g in _parse_gene(v, sub, rest, path)]
+    forms = [k for k in ("choices", "value", "low") if k in spec]
+    if "high" in spec and "low" not in spec:
+        raise v.err(path, f"gene '{name}' has 'high' but no 'low'")
+    if len(forms) != 1:
+        raise v.err(path, f"gene '{name}' needs exactly one of 'choices', 'value' or 'low'/'high'")
+    extra = set(spec) - {forms[0], "high", "step", "log", "type", "digits"} if forms[0] == "low" else set(spec) - {forms[0]}
+    if extra:
+        key = sorted(extra)[0]
+        raise v.err(path + (key,), f"'{key}' does not apply to a gene with '{forms[0]}'")
+    if forms[0] == "choices":
+        if not isinstance(spec["choices"], list):
+            raise v.err(path + ("choices",), f"'choices' of gene '{name}' must be a list")
+        return [_choice(v, name, spec["choices"], path + ("choices",))]
+    if forms[0] == "value":
+        if not _scalar(spec["value"]):
+            raise v.err(path + ("value",), f"'value' of gene '{name}' must be a single value")
+        return [Fixed(name, spec["value"])]
+    return [_range(v, name, spec, path)]
+
+
+def _choice(v: _V, name: str, values: list[Any], path: tuple[Any, ...]) -> Choice:
+    if not values:
+        raise v.err(path, f"gene '{name}' has an empty choice list")
+    seen = set()
+    for i, x in enumerate(values):
+        if not _scalar(x):
+            raise v.err(path + (i,), f"choices of gene '{name}' must be plain values, got {x!r}")
+        c = canonical(x)
+        if (type(c).__name__, c) in seen:
+            raise v.err(path + (i,), f"gene '{name}' lists {x!r} twice")
+        seen.add((type(c).__name__, c))
+    return Choice(name, tuple(values))
+
+
+def _range(v: _V, name: str, spec: dict[str, Any], path: tuple[Any, ...]) -> Gene:
+    if "high" not in spec:
+        raise v.err(path, f"gene '{name}' has 'low' but no 'high'")
+    low = v.number(spec["low"], path + ("low",))
+    high = v.number(spec["high"], path + ("high",))
+    if low > high:
+        raise v.err(path + ("low",), f"gene '{name}': low ({spec['low']}) is greater than high ({spec['high']})")
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise v.err(path + ("log",), f"'log' of gene '{name}' must be true or false")
+    if log and low <= 0:
+        raise v.err(path + ("low",), f"gene '{name}': a log range must be above 0, got low={spec['low']}")
+    kind = spec.get("type")
+    if kind is None:
+        ints = all(isinstance(spec[k], int) and not isinstance(spec[k], bool) for k in ("low", "high"))
+        kind = "int" if ints and isinstance(spec.get("step", 1), int) else "float"
+    kind = v.string(kind, path + ("type",), {"int", "float"})
+    if kind == "int":
+        lo = v.number(spec["low"], path + ("low",), integer=True)
+        hi = v.number(spec["high"], path + ("high",), integer=True)
+        step = v.number(spec.get("step", 1), path + ("step",), integer=True, low=1)
+        if "digits" in spec:
+            raise v.err(path + ("digits",), f"'digits' does not apply to integer gene '{name}'")
+        return IntRange(name, lo, hi, log=log, step=step)
+    if "step" in spec:
+        raise v.err(path + ("step",), f"'step' applies to integer genes only ('{name}' is a float range)")
+    digits = v.number(spec.get("digits", 4), path + ("digits",), integer=True, low=1, high=15)
+    return FloatRange(name, low, high, log=log, digits=digits)
+
+
+def parse_space(v: _V, spec: Any, path: tuple[Any, ...] = ("space",)) -> SearchSpace:
+    spec = v.mapping(spec, path, "space")
+    if not spec:
+        raise v.err(path, "'space' must define at least one gene")
+    genes: list[Gene] = []
+    for name, gspec in spec.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise v.err(path + (name,), f"gene name {name!r} must be an identifier (letters, digits, _)")
+        genes.extend(_parse_gene(v, name, gspec, path + (name,)))
+    names = [g.name for g in genes]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise v.err(path, f"gene '{dupes[0]}' is defined twice (check 'repeat' expansions)")
+    return SearchSpace(genes)
+
+
+def resolve_callable(ref: str, base_dir: Path) -> Any:
+    """Import ``package.module:function``; the config's folder is importable too."""
+    if ":" not in ref:
+        raise ValueError(f"'{ref}' must look like package.module:function")
+    mod_name, _, attr = ref.partition(":")
+    if str(base_dir) not in sys.path:
+        sys.path.insert(0, str(base_dir))
+    try:
+        module = importlib.import_module(mod_name)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the user's module
+        raise ValueError(f"cannot import '{mod_name}': {exc.__class__.__name__}: {exc}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"'{mod_name}' has no attribute '{attr}'")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError(f"'{ref}' is not callable")
+    return obj
+
+
+def _validate(doc: Located, base_dir: Path, text: str) -> Config:
+    v = _V(doc)
+    raw = v.mapping(doc.data, (), "config")
+    v.keys(raw, TOP_KEYS, (), "the config")
+    if "space" not in raw:
+        raise v.err((), "the config has no 'space' (the genes to search)")
+    space = parse_space(v, raw["space"])
+    cfg = Config(name="run", space=space, base_dir=base_dir, source_text=text, source_name=doc.file, raw=raw)
+    if "name" in raw:
+        cfg.name = v.string(raw["name"], ("name",))
+        if os.sep in cfg.name or cfg.name.startswith("."):
+            raise v.err(("name",), f"'name' must be a plain folder name, got {cfg.name!r}")
+    else:
+        cfg.name = Path(doc.file).stem if doc.file != "<config>" else "run"
+    if "seed" in raw:
+        cfg.seed = v.number(raw["seed"], ("seed",), integer=True, low=0)
+    if "direction" in raw:
+        cfg.direction = v.string(raw["direction"], ("direction",), {"maximize", "minimize"})
+
+    has_fit, has_data = "fitness" in raw, "data" in raw
+    if has_fit == has_data:
+        raise v.err((), "the config needs exactly one of 'fitness' (a Python function) or 'data' (train Keras networks)")
+    if has_fit:
+        cfg.fitness = v.string(raw["fitness"], ("fitness",))
+        try:
+            resolve_callable(cfg.fitness, base_dir)
+        except ValueError as exc:
+            raise v.err(("fitness",), f"fitness function: {exc}") from None
+    else:
+        cfg.data = dict(v.mapping(raw["data"], ("data",), "data"))
+
+    tr = v.mapping(raw.get("training"), ("training",), "training")
+    v.keys(tr, TRAINING_KEYS, ("training",), "'training'")
+    t = cfg.training
+    p = ("training",)
+    if "max_epochs" in tr:
+        t.max_epochs = v.number(tr["max_epochs"], p + ("max_epochs",), integer=True, low=1)
+    if "patience" in tr:
+        t.patience = v.number(tr["patience"], p + ("patience",), integer=True, low=0)
+    if "max_training_time" in tr:
+        t.max_training_time = v.number(tr["max_training_time"], p + ("max_training_time",), low=0, low_open=True)
+    if "grace" in tr:
+        t.grace = v.number(tr["grace"], p + ("grace",), low=0)
+    if "metric" in tr:
+        t.metric = v.string(tr["metric"], p + ("metric",), set(METRICS))
+    if "task" in tr:
+        t.task = v.string(tr["task"], p + ("task",), {"auto", "multiclass", "binary", "regression"})
+    if "steps_per_execution" in tr:
+        t.steps_per_execution = v.number(tr["steps_per_execution"], p + ("steps_per_execution",), integer=True, low=0)
+
+    ev = v.mapping(raw.get("evolution"), ("evolution",), "evolution")
+    v.keys(ev, EVOLUTION_KEYS, ("evolution",), "'evolution'")
+    p = ("evolution",)
+    ga: dict[str, Any] = {}
+    if "population" in ev:
+        ga["population"] = v.number(ev["population"], p + ("population",), integer=True, low=2)
+    if "generations" in ev:
+        cfg.generations = v.number(ev["generations"], p + ("generations",), integer=True, low=1)
+    for rate in ("elitism", "breeding", "mutation"):
+        if rate in ev:
+            ga[rate] = v.number(ev[rate], p + (rate,), low=0, high=1)
+    if "mutation_factor" in ev and ev["mutation_factor"] is not None:
+        ga["mutation_factor"] = v.number(ev["mutation_factor"], p + ("mutation_factor",), low=0, high=1, low_open=True)
+    if "crossover" in ev:
+        ga["crossover"] = v.string(ev["crossover"], p + ("crossover",), set(CROSSOVERS))
+    if "max_retries" in ev:
+        ga["max_retries"] = v.number(ev["max_retries"], p + ("max_retries",), integer=True, low=0)
+    cfg.ga = GASettings(**ga)
+    if "initial_genome" in ev:
+        init = v.mapping(ev["initial_genome"], p + ("initial_genome",), "initial_genome")
+        for k, val in init.items():
+            if k not in space.names:
+                raise v.err(p + ("initial_genome", k), f"initial_genome names unknown gene '{k}'")
+            if not space[k].contains(val):
+                raise v.err(p + ("initial_genome", k), f"initial_genome: {val!r} is not a valid value of gene '{k}'")
+        cfg.initial_genome = init
+
+    if "workers" in raw:
+        cfg.workers = v.number(raw["workers"], ("workers",), integer=True, low=0)
+    if "max_trials_per_worker" in raw:
+        cfg.max_trials_per_worker = v.number(raw["max_trials_per_worker"], ("max_trials_per_worker",), integer=True, low=1)
+    if "threads" in raw:
+        cfg.threads = v.number(raw["threads"], ("threads",), integer=True, low=0)
+    if "gpus" in raw:
+        gpus = raw["gpus"] if isinstance(raw["gpus"], list) else None
+        if gpus is None:
+            raise v.err(("gpus",), "'gpus' must be a list of GPU indices, e.g. [0, 1]")
+        cfg.gpus = [v.number(g, ("gpus", i), integer=True, low=0) for i, g in enumerate(gpus)]
+    if "cache" in raw and raw["cache"] is not None:
+        cfg.cache = (base_dir / v.string(raw["cache"], ("cache",))).resolve()
+    ex = raw.get("executor")
+    if isinstance(ex, str):
+        ex = {"type": ex}
+    ex = v.mapping(ex, ("executor",), "executor")
+    v.keys(ex, EXECUTOR_KEYS, ("executor",), "'executor'")
+    e = cfg.executor
+    if "type" in ex:
+        e.type = v.string(ex["type"], ("executor", "type"), {"local", "dask"})
+    if "scheduler" in ex:
+        e.scheduler = v.string(ex["scheduler"], ("executor", "scheduler"))
+        e.type = "dask"
+    if "retries" in ex:
+        e.retries = v.number(ex["retries"], ("executor", "retries"), integer=True, low=0)
+    if "gpu" in ex:
+        if not isinstance(ex["gpu"], bool):
+            raise v.err(("executor", "gpu"), "'gpu' must be true or false")
+        e.gpu = ex["gpu"]
+    if e.type == "dask" and not e.scheduler:
+        raise v.err(("executor",), "a dask executor needs 'scheduler: tcp://HOST:PORT'")
+    cfg.swarm = dict(v.mapping(raw.get("swarm"), ("swarm",), "swarm"))
+    if cfg.data is not None:
+        from natsel._model_spec import validate_keras_config
+
+        validate_keras_config(cfg, v)
+    return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config file.
+
+    >>> cfg = load_config("configs/mixed.yaml")  # doctest: +SKIP
+    """
+    doc = load_yaml(path)
+    base = Path(path).resolve().parent
+    return _validate(doc, base, Path(path).read_text(encoding="utf-8"))
+
+
+def config_from_dict(data: Mapping[str, Any], base_dir: str | Path | None = None) -> Config:
+    """Validate a config given as a Python mapping (as if it were the YAML file)."""
+    import yaml
+
+    text = yaml.safe_dump(dict(data), sort_keys=False)
+    doc = loads_yaml(text, "<config>")
+    return _validate(doc, Path(base_dir or Path.cwd()).resolve(), text)

@@ -1,0 +1,241 @@
+"""The run store: the one place that writes to disk.
+
+A run folder holds:
+
+* ``config.yaml`` - the config exactly as given;
+* ``run.json`` - natsel version, status, seed, the search fingerprint (what a resume must match);
+* ``trials.sqlite`` - every planned and finished trial (one row per generation slot);
+* ``history.json`` - per generation: best/mean/std/min/max fitness, trained/cached/failed counts,
+  best genome so far; ``best.json`` - the fittest trial so far;
+* ``plots/`` - figures.
+
+Only the parent process writes. Each finished trial is committed on its own, so a kill loses at
+most the trials in flight. SQLite runs in WAL mode so readers (``natsel plot``/``show``) never
+block the writer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from natsel._errors import RunDirError
+
+DONE = ("ok", "timeout", "failed", "killed")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY,
+    generation INTEGER NOT NULL,
+    slot INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    genome TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    fitness REAL,
+    metrics TEXT,
+    seconds REAL,
+    error TEXT,
+    started REAL,
+    finished REAL,
+    extra TEXT,
+    UNIQUE (generation, slot)
+);
+CREATE INDEX IF NOT EXISTS trials_key ON trials (key);
+"""
+CACHE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cache (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    fitness REAL,
+    metrics TEXT,
+    seconds REAL,
+    PRIMARY KEY (scope, key)
+);
+"""
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _clean(x: Any) -> Any:
+    """JSON-safe: NaN/inf become None."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+def dumps(x: Any) -> str:
+    return json.dumps(_clean(x), sort_keys=True)
+
+
+def _row(r: sqlite3.Row) -> dict[str, Any]:
+    d = dict(r)
+    d["genome"] = json.loads(d["genome"])
+    for k in ("metrics", "extra"):
+        d[k] = json.loads(d[k]) if d[k] else {}
+    return d
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / "run.json").is_file() and (path / "trials.sqlite").is_file()
+
+
+class RunStore:
+    """Read and (in the parent only) write one run folder."""
+
+    def __init__(self, path: str | Path, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        db = self.path / "trials.sqlite"
+        if readonly:
+            if not self.path.is_dir():
+                raise RunDirError(f"run folder not found: {self.path}")
+            if not is_run_dir(self.path):
+                raise RunDirError(f"{self.path} is not a natsel run folder (no run.json / trials.sqlite)")
+            self.conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(db, timeout=30)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.executescript(SCHEMA)
+        self.conn.row_factory = sqlite3.Row
+        self._cache: SharedCache | None = None
+
+    # -- creation ---------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: Path, config_text: str, meta: dict[str, Any]) -> RunStore:
+        if path.exists() and any(path.iterdir()):
+            raise RunDirError(f"{path} exists and is not empty")
+        store = cls(path)
+        _atomic_write(path / "config.yaml", config_text)
+        store.write_meta({**meta, "status": "running", "created": time.time()})
+        return store
+
+    def attach_cache(self, cache: SharedCache | None) -> None:
+        self._cache = cache
+
+    def close(self) -> None:
+        self.conn.close()
+        if self._cache is not None:
+            self._cache.close()
+
+    # -- metadata ---------------------------------------------------------------------------
+    def meta(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.path / "run.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RunDirError(f"{self.path / 'run.json'} cannot be read: {exc.__class__.__name__}") from None
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        _atomic_write(self.path / "run.json", json.dumps(_clean(meta), indent=2, sort_keys=True))
+
+    def update_meta(self, **changes: Any) -> None:
+        self.write_meta({**self.meta(), **changes})
+
+    # -- trials -----------------------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self.conn:
+            yield self.conn
+
+    def add_planned(self, generation: int, planned: Iterable[tuple[str, dict[str, Any], str]]) -> None:
+        """Store a generation's planned (key, genome, origin) rows in one transaction."""
+        with self._tx() as c:
+            c.executemany(
+                "INSERT INTO trials (generation, slot, key, genome, origin) VALUES (?, ?, ?, ?, ?)",
+                [(generation, i, k, dumps(g), o) for i, (k, g, o) in enumerate(planned)],
+            )
+
+    def generation(self, generation: int) -> list[dict[str, Any]]:
+        cur = self.conn.execute("SELECT * FROM trials WHERE generation = ? ORDER BY slot", (generation,))
+        return [_row(r) for r in cur]
+
+    def last_generation(self) -> int:
+        r = self.conn.execute("SELECT MAX(generation) FROM trials").fetchone()
+        return -1 if r[0] is None else int(r[0])
+
+    def trials(self) -> list[dict[str, Any]]:
+        return [_row(r) for r in self.conn.execute("SELECT * FROM trials ORDER BY id")]
+
+    def lookup(self, key: str) -> dict[str, Any] | None:
+        """A finished evaluation of this genome key, in this run or the shared cache."""
+        q = f"SELECT * FROM trials WHERE key = ? AND status IN ({','.join('?' * len(DONE))}) ORDER BY id LIMIT 1"
+        r = self.conn.execute(q, (key, *DONE)).fetchone()
+        if r is not None:
+            return _row(r)
+        return self._cache.get(key) if self._cache is not None else None
+
+    def known(self, key: str) -> bool:
+        return self.lookup(key) is not None
+
+    def finish(self, trial_id: int, status: str, fitness: float | None, metrics: dict[str, Any] | None,
+               seconds: float | None, error: str | None = None, started: float | None = None,
+               extra: dict[str, Any] | None = None) -> None:
+        """Record a finished trial; committed at once."""
+        if fitness is not None and not math.isfinite(fitness):
+            fitness = None
+        with self._tx() as c:
+            c.execute(
+                "UPDATE trials SET status=?, fitness=?, metrics=?, seconds=?, error=?, started=?, finished=?, extra=?"
+                " WHERE id=?",
+                (status, fitness, dumps(metrics or {}), seconds, error, started, time.time(), dumps(extra or {}), trial_id),
+            )
+        if self._cache is not None and status in DONE:
+            key = self.conn.execute("SELECT key FROM trials WHERE id=?", (trial_id,)).fetchone()[0]
+            self._cache.put(key, status, fitness, metrics or {}, seconds)
+
+    # -- summaries --------------------------------------------------------------------------
+    def write_summaries(self, history: list[dict[str, Any]], best: dict[str, Any] | None) -> None:
+        _atomic_write(self.path / "history.json", json.dumps(_clean(history), indent=2))
+        if best is not None:
+            _atomic_write(self.path / "best.json", json.dumps(_clean(best), indent=2))
+
+    def read_json(self, name: str, default: Any = None) -> Any:
+        p = self.path / name
+        if not p.is_file():
+            return default
+        return json.loads(p.read_text(encoding="utf-8"))
+
+
+class SharedCache:
+    """A genome cache shared across runs (``cache: PATH``), scoped by the objective's fingerprint."""
+
+    def __init__(self, path: Path, scope: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(path, timeout=30)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.executescript(CACHE_SCHEMA)
+        self.conn.row_factory = sqlite3.Row
+        self.scope = scope
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        r = self.conn.execute("SELECT * FROM cache WHERE scope=? AND key=?", (self.scope, key)).fetchone()
+        if r is None:
+            return None
+        return {"key": key, "status": r["status"], "fitness": r["fitness"],
+                "metrics": json.loads(r["metrics"] or "{}"), "seconds": r["seconds"], "id": None}
+
+    def put(self, key: str, status: str, fitness: float | None, metrics: dict[str, Any], seconds: float | None) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR IGNORE INTO cache (scope, key, status, fitness, metrics, seconds) VALUES (?, ?, ?, ?, ?, ?)",
+                (self.scope, key, status, fitness, dumps(metrics), seconds),
+            )
+
+    def close(self) -> None:
+        self.conn.close()

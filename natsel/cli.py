@@ -1,0 +1,129 @@
+"""The ``natsel`` command line: a thin layer over the library API. Never imports TensorFlow."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from natsel import __version__
+
+
+def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn user-input errors into one ``error:`` line and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from natsel._errors import NatselError
+
+        try:
+            return fn(*args, **kwargs)
+        except NatselError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="natsel")
+def main() -> None:
+    """Evolve neural-network hyperparameters with a genetic algorithm.
+
+    \b
+    natsel evolve configs/quickstart.yaml   # search, writes runs/<name>-<time>/
+    natsel show RUN_DIR                     # leaderboard of the trials
+    natsel plot RUN_DIR                     # figures and report.html
+    natsel train-best RUN_DIR               # train the fittest genome fully
+    """
+
+
+def _short(genome: dict[str, Any], width: int = 90) -> str:
+    text = " ".join(f"{k}={v}" for k, v in genome.items())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder to write (or resume if it holds a run). Default: runs/<name>-<time>.")
+@click.option("--seed", type=click.IntRange(min=0), help="Override the config's seed.")
+@click.option("--workers", type=click.IntRange(min=0), help="Worker processes (0: in-process, Python fitness only).")
+@click.option("--population", type=click.IntRange(min=2), help="Override evolution.population.")
+@click.option("--generations", type=click.IntRange(min=1), help="Override evolution.generations.")
+@click.option("--resume", is_flag=True, help="Continue the newest run of this config's name (or --run-dir).")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run trials on a Dask cluster.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@_friendly
+def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | None, population: int | None,
+           generations: int | None, resume: bool, scheduler: str | None, quiet: bool) -> None:
+    """Evolve the search space of CONFIG (a YAML file) and record every trial."""
+    from dataclasses import replace
+
+    from natsel import evolve as run_evolve
+    from natsel import load_config
+
+    cfg = load_config(config)
+    evo = dict(cfg.raw.get("evolution") or {})
+    if seed is not None:
+        cfg.seed = cfg.raw["seed"] = seed
+    if population is not None:
+        cfg.ga = replace(cfg.ga, population=population)
+        evo["population"] = population
+    if generations is not None:
+        cfg.generations = generations
+    cfg.raw["evolution"] = evo
+    if workers is not None:
+        if workers == 0 and cfg.data is not None:
+            raise click.UsageError("--workers 0 runs Python fitness in-process; Keras training needs workers >= 1")
+        cfg.workers = workers
+    if scheduler:
+        cfg.executor.type, cfg.executor.scheduler = "dask", scheduler
+    try:
+        run = run_evolve(cfg, run_dir, resume=resume, progress=not quiet)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: finished trials are saved; run the same command with --resume to continue",
+                   err=True)
+        sys.exit(130)
+    best = run.best
+    click.echo(f"run: {run.path}  ({run.status}, {sum(t['status'] != 'cached' for t in run.trials)} trained, "
+               f"{sum(t['status'] == 'cached' for t in run.trials)} from cache)")
+    if best:
+        click.echo(f"best fitness {best['fitness']:.6g} (trial {best['id']}, generation {best['generation']}): "
+                   f"{_short(best['genome'], 200)}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--top", "top", type=click.IntRange(min=1), default=10, show_default=True, help="How many trials.")
+@click.option("--json", "as_json", is_flag=True, help="Print the leaderboard as JSON.")
+@_friendly
+def show(run_dir: Path, top: int, as_json: bool) -> None:
+    """Leaderboard of a run: rank, fitness, status, seconds, genome."""
+    from natsel import load_run
+
+    run = load_run(run_dir)
+    rows = run.leaderboard(top)
+    if as_json:
+        keep = ("rank", "id", "generation", "fitness", "status", "seconds", "genome", "metrics", "error")
+        click.echo(json.dumps([{k: r[k] for k in keep} for r in rows], indent=2))
+        return
+    n_gen = len(run.history)
+    click.echo(f"{run.path}  status={run.status}  generations={n_gen}  trials={len(run.trials)}  "
+               f"direction={'maximize' if run.maximize else 'minimize'}")
+    click.echo(f"{'rank':>4} {'trial':>5} {'gen':>3} {'fitness':>10} {'status':>8} {'seconds':>8}  genome")
+    for r in rows:
+        fit = f"{r['fitness']:.5g}" if r["fitness"] is not None else "-"
+        secs = f"{r['seconds']:.2f}" if r["seconds"] is not None else "-"
+        extra = f"  [{r['error']}]" if r["error"] else ""
+        click.echo(f"{r['rank']:>4} {r['id']:>5} {r['generation']:>3} {fit:>10} {r['status']:>8} {secs:>8}  "
+                   f"{_short(r['genome'])}{extra}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
