@@ -73,7 +73,7 @@ def draw(weights: np.ndarray, rng: np.random.Generator, exclude: int | None = No
 def crossover_uniform(a: Genome, b: Genome, names: Sequence[str], rng: np.random.Generator) -> Genome:
     """Each gene from either parent with probability 1/2."""
     pick = rng.random(len(names)) < 0.5
-    return {n: (a[n] if p else b[n]) for n, p in zip(names, pick)}
+    return {n: (a[n] if p else b[n]) for n, p in zip(names, pick, strict=True)}
 
 
 def crossover_single_point(a: Genome, b: Genome, names: Sequence[str], rng: np.random.Generator) -> Genome:

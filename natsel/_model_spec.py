@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from natsel._space import Choice, Fixed, FloatRange, Gene, IntRange
 
 if TYPE_CHECKING:
-    from natsel._config import Config, _V
+    from natsel._config import _V, Config
 
 OPTIMIZERS = {"adam", "adamax", "nadam", "sgd", "rmsprop", "adagrad", "adadelta", "adamw", "adaswarm"}
 ACTIVATIONS = {"relu", "elu", "selu", "tanh", "sigmoid", "gelu", "swish", "silu", "softplus", "softsign",

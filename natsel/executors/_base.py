@@ -40,6 +40,7 @@ class Executor(ABC):
 
     def close(self, cancel: bool = False) -> None:
         """Release workers; ``cancel`` stops work in flight at once."""
+        return None  # noqa: B027 - executors without resources need not override it
 
     def __enter__(self) -> Executor:
         return self

@@ -1,0 +1,50 @@
+"""Fitness functions the tests point configs at (copied next to each test's config)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+from natsel.examples import mixed
+
+CALLS: list[dict] = []
+
+
+def _log(genome: dict) -> None:
+    path = os.environ.get("NATSEL_TEST_LOG")
+    if path:
+        from natsel import genome_key
+
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(genome_key(genome) + "\n")
+
+
+def counted_mixed(genome: dict) -> float:
+    """``mixed``, logging every call; kills its own process (kill -9) after NATSEL_TEST_KILL_AFTER calls."""
+    CALLS.append(dict(genome))
+    _log(genome)
+    limit = os.environ.get("NATSEL_TEST_KILL_AFTER")
+    if limit and len(CALLS) >= int(limit):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return mixed(genome)
+
+
+def misbehave(genome: dict) -> float:
+    """Fails in the way gene ``mode`` says: raise, exit (os._exit), segv, hang; else returns x."""
+    _log(genome)
+    mode = genome["mode"]
+    if mode == "raise":
+        raise RuntimeError("boom from the fitness function")
+    if mode == "exit":
+        os._exit(3)
+    if mode == "segv":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if mode == "hang":
+        threading.Event().wait()
+    return float(genome["x"])
+
+
+def constant(genome: dict) -> float:
+    _log(genome)
+    return 1.0
