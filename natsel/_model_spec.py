@@ -10,12 +10,12 @@ from natsel._space import Choice, Fixed, FloatRange, Gene, IntRange
 if TYPE_CHECKING:
     from natsel._config import _V, Config
 
-OPTIMIZERS = {"adam", "adamax", "nadam", "sgd", "rmsprop", "adagrad", "adadelta", "adamw", "adaswarm"}
+OPTIMIZERS = {"adam", "adamax", "nadam", "sgd", "rmsprop", "adagrad", "adadelta", "adamw"}
 ACTIVATIONS = {"relu", "elu", "selu", "tanh", "sigmoid", "gelu", "swish", "silu", "softplus", "softsign",
                "leaky_relu", "relu6", "mish", "linear", "hard_sigmoid", "exponential"}
 INITIALIZERS = {"lecun_uniform", "lecun_normal", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
                 "random_uniform", "random_normal", "truncated_normal", "orthogonal", "variance_scaling"}
-TRAINERS = {"gradient", "pso"}
+TRAINERS = {"gradient"}
 NAMED = {"optimizer": OPTIMIZERS, "hidden_activation": ACTIVATIONS, "initializer": INITIALIZERS, "trainer": TRAINERS}
 NUMERIC = {"learning_rate": (0.0, 10.0), "batch_size": (1, 1 << 20), "input_dropout": (0.0, 0.99),
            "pso_particles": (2, 100000), "pso_iterations": (1, 10**7)}

@@ -1,0 +1,274 @@
+"""Data for the Keras objective: loading, checking, a seeded stratified split, standardisation.
+
+Runs in the parent (numpy and scikit-learn only, never TensorFlow), so bad data stops the run
+before anything is written. Splits:
+
+* ``test`` - never seen by the search; only ``natsel train-best`` scores it;
+* ``validation`` - the fitness of every trial is measured here;
+* ``train`` - what networks learn from; a further ``early_stopping`` share of it is held out to
+  decide early stopping and best weights, so the fitness is never measured on the data that
+  chose when to stop (NaturalSelection's mistake).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from natsel._errors import DataError
+
+SKLEARN = {"iris": "load_iris", "wine": "load_wine", "breast_cancer": "load_breast_cancer",
+           "digits": "load_digits", "diabetes": "load_diabetes"}
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+MAX_CLASSES = 20  # more distinct numeric targets than this: regression (unless training.task says)
+
+
+@dataclass
+class Dataset:
+    name: str
+    task: str  # multiclass | binary | regression
+    n_classes: int
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_es: np.ndarray
+    y_es: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: list[Any] = field(default_factory=list)
+
+    def _base(self) -> dict[str, Any]:
+        return {"name": self.name, "task": self.task, "n_classes": self.n_classes,
+                "n_features": int(self.x_train.shape[1]), "classes": self.classes}
+
+    def search_payload(self) -> dict[str, Any]:
+        """What workers get during the search: train, early-stopping and validation. Never test."""
+        return {**self._base(), "x_train": self.x_train, "y_train": self.y_train, "x_es": self.x_es,
+                "y_es": self.y_es, "x_val": self.x_val, "y_val": self.y_val}
+
+    def final_payload(self) -> dict[str, Any]:
+        """For train-best: train on train + early-stopping rows, stop on validation, score test."""
+        return {**self._base(), "x_train": np.concatenate([self.x_train, self.x_es]),
+                "y_train": np.concatenate([self.y_train, self.y_es]), "x_es": self.x_val, "y_es": self.y_val,
+                "x_val": self.x_val, "y_val": self.y_val, "x_test": self.x_test, "y_test": self.y_test}
+
+
+def _path(spec: dict[str, Any], base_dir: Path, what: str) -> Path:
+    if "path" not in spec:
+        raise DataError(f"data source '{spec['source']}' needs 'path' ({what})")
+    p = Path(spec["path"])
+    p = p if p.is_absolute() else base_dir / p
+    if not p.is_file():
+        raise DataError(f"data file not found: {p}")
+    return p
+
+
+def _read_csv(p: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
+    with p.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if len(rows) < 2:
+        raise DataError(f"{p}: needs a header line and at least one row")
+    header = [h.strip() for h in rows[0]]
+    target = target if target is not None else header[-1]
+    if target not in header:
+        raise DataError(f"{p}:1: no target column '{target}' (columns: {', '.join(header)})")
+    ti = header.index(target)
+    x = np.empty((len(rows) - 1, len(header) - 1), dtype=np.float64)
+    y: list[str] = []
+    for r, row in enumerate(rows[1:]):
+        line = r + 2
+        if len(row) != len(header):
+            raise DataError(f"{p}:{line}: {len(row)} fields, the header has {len(header)}")
+        j = 0
+        for c, cell in enumerate(row):
+            if c == ti:
+                if cell.strip() == "":
+                    raise DataError(f"{p}:{line}: empty target '{target}'")
+                y.append(cell.strip())
+                continue
+            try:
+                v = float(cell)
+            except ValueError:
+                raise DataError(f"{p}:{line}: column '{header[c]}' is not numeric ({cell!r})") from None
+            if math.isnan(v) or cell.strip() == "":
+                raise DataError(f"{p}:{line}: column '{header[c]}' is missing (NaN)")
+            x[r, j] = v
+            j += 1
+    try:
+        return x, np.array([float(v) for v in y])
+    except ValueError:
+        return x, np.array(y)
+
+
+def _fashion(spec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def idx(name: str) -> np.ndarray:
+        p = FASHION_DIR / name
+        if not p.is_file():
+            raise DataError(f"Fashion-MNIST not found at {p}: install the Debian package dataset-fashion-mnist "
+                            "(apt-get install dataset-fashion-mnist)")
+        with gzip.open(p, "rb") as f:
+            raw = f.read()
+        dims = raw[3]
+        shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
+        return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+    xtr, ytr = idx("train-images-idx3-ubyte.gz"), idx("train-labels-idx1-ubyte.gz")
+    xte, yte = idx("t10k-images-idx3-ubyte.gz"), idx("t10k-labels-idx1-ubyte.gz")
+    limit = spec.get("limit")
+    if limit:
+        xtr, ytr = xtr[: int(limit)], ytr[: int(limit)]
+    f = np.float64
+    return xtr.reshape(len(xtr), -1).astype(f) / 255, ytr.astype(int), xte.reshape(len(xte), -1).astype(f) / 255, yte
+
+
+def _raw(spec: dict[str, Any], base_dir: Path, seed: int) -> tuple[np.ndarray, np.ndarray, Any]:
+    """(x, y, official test split or None)."""
+    src = spec["source"]
+    if src in SKLEARN:
+        import sklearn.datasets
+
+        x, y = getattr(sklearn.datasets, SKLEARN[src])(return_X_y=True)
+        return x, y, None
+    if src == "synthetic":
+        import sklearn.datasets
+
+        n = int(spec.get("n_samples", 1000))
+        d = int(spec.get("n_features", 20))
+        if spec.get("kind", "classification") == "regression":
+            x, y = sklearn.datasets.make_regression(n_samples=n, n_features=d, noise=float(spec.get("noise", 0.1)),
+                                                    random_state=seed)
+            return x, y, None
+        k = int(spec.get("n_classes", 2))
+        x, y = sklearn.datasets.make_classification(n_samples=n, n_features=d, n_informative=max(2, d // 2),
+                                                    n_classes=k, random_state=seed)
+        return x, y, None
+    if src == "csv":
+        x, y = _read_csv(_path(spec, base_dir, "a CSV file with a header line"), spec.get("target"))
+        return x, y, None
+    if src == "npz":
+        p = _path(spec, base_dir, "an .npz file")
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                xk, yk = spec.get("x", "x"), spec.get("y", "y")
+                missing = [k for k in (xk, yk) if k not in z.files]
+                if missing:
+                    raise DataError(f"{p}: no array '{missing[0]}' (arrays: {', '.join(z.files)})")
+                return z[xk], z[yk], None
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{p}: not a readable .npz file ({exc})") from None
+    if src == "python":
+        from natsel._config import resolve_callable
+
+        ref = spec.get("function")
+        if not ref:
+            raise DataError("data source 'python' needs 'function: module:function' returning (x, y)")
+        try:
+            out = resolve_callable(ref, base_dir)()
+        except ValueError as exc:
+            raise DataError(f"data function {ref}: {exc}") from None
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise DataError(f"data function {ref} must return a tuple (x, y)")
+        return np.asarray(out[0]), np.asarray(out[1]), None
+    if src == "fashion_mnist":
+        xtr, ytr, xte, yte = _fashion(spec)
+        return xtr, ytr, (xte, yte)
+    raise DataError(f"unknown data source '{src}'")
+
+
+def _check(x: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
+    if x.ndim != 2:
+        x = x.reshape(len(x), -1)
+    if not np.issubdtype(x.dtype, np.number):
+        raise DataError(f"data {name}: features must be numeric, got dtype {x.dtype}")
+    if len(x) != len(y):
+        raise DataError(f"data {name}: {len(x)} feature rows but {len(y)} targets")
+    bad = np.argwhere(~np.isfinite(x.astype(np.float64)))
+    if len(bad):
+        rows = ", ".join(str(int(r)) for r in np.unique(bad[:, 0])[:5])
+        raise DataError(f"data {name}: {len(bad)} NaN or infinite feature values (rows {rows})")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise DataError(f"data {name}: NaN or infinite targets")
+    return x
+
+
+def _task(y: np.ndarray, task: str, name: str) -> str:
+    if task != "auto":
+        return task
+    if name == "diabetes":
+        return "regression"
+    if y.dtype.kind in "fiu":
+        yf = y.astype(np.float64)
+        if not np.all(yf == np.round(yf)) or len(np.unique(yf)) > MAX_CLASSES:
+            return "regression"
+    return "binary" if len(np.unique(y)) == 2 else "multiclass"
+
+
+def _split(n_rows: int, y: np.ndarray | None, fractions: list[float], rng: np.random.Generator,
+           labels: list[Any], name: str) -> list[np.ndarray]:
+    """Index sets for each fraction (the remainder goes to the last); stratified when ``y`` is given."""
+    groups = [np.arange(n_rows)] if y is None else [np.flatnonzero(y == c) for c in range(len(labels))]
+    parts: list[list[np.ndarray]] = [[] for _ in range(len(fractions) + 1)]
+    need = 1 + sum(f > 0 for f in fractions)
+    for c, idx in enumerate(groups):
+        if y is not None and len(idx) < need:
+            raise DataError(f"data {name}: class {labels[c]!r} has {len(idx)} rows; the stratified split needs at "
+                            f"least {need} per class")
+        idx = rng.permutation(idx)
+        start = 0
+        for i, f in enumerate(fractions):
+            k = max(1, round(f * len(idx))) if f > 0 else 0
+            parts[i].append(idx[start : start + k])
+            start += k
+        parts[-1].append(idx[start:])
+    return [np.sort(np.concatenate(p)) for p in parts]
+
+
+def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".", seed: int = 0, task: str = "auto") -> Dataset:
+    """Load, check and split the data a config's ``data:`` section names."""
+    base = Path(base_dir)
+    name = str(spec.get("source"))
+    x, y, official_test = _raw(spec, base, seed)
+    x = _check(np.asarray(x), np.asarray(y), name)
+    y = np.asarray(y)
+    task = _task(y, task, name)
+    rng = np.random.default_rng([seed, 7])
+    val_f, test_f, es_f = (float(spec.get(k, d)) for k, d in (("validation", 0.2), ("test", 0.2),
+                                                              ("early_stopping", 0.1)))
+    classes: list[Any] = []
+    if task == "regression":
+        yy = y.astype(np.float32)
+        strat = None
+    else:
+        classes = sorted(np.unique(y).tolist())
+        if task == "binary" and len(classes) != 2:
+            raise DataError(f"data {name}: task 'binary' needs 2 classes, found {len(classes)}")
+        lookup = {c: i for i, c in enumerate(classes)}
+        yy = np.array([lookup[v] for v in y.tolist()], dtype=np.int64)
+        strat = yy
+    if official_test is not None:  # keep the source's own test set
+        val_idx, rest = _split(len(x), strat, [val_f], rng, classes, name)
+        x_test, yt_raw = official_test
+        y_test = np.array([classes.index(v) for v in yt_raw.tolist()], dtype=np.int64) if classes else yt_raw
+    else:
+        test_idx, val_idx, rest = _split(len(x), strat, [test_f, val_f], rng, classes, name)
+        x_test, y_test = x[test_idx], yy[test_idx]
+    es_rel, train_rel = _split(len(rest), None if strat is None else strat[rest], [es_f], rng, classes, name)
+    train_idx, es_idx = rest[train_rel], rest[es_rel]
+    mean = x[train_idx].mean(axis=0)
+    std = x[train_idx].std(axis=0)
+    std[std == 0] = 1.0
+
+    def z(a: np.ndarray) -> np.ndarray:
+        return ((a - mean) / std).astype(np.float32)
+
+    return Dataset(name=name, task=task, n_classes=len(classes), classes=classes,
+                   x_train=z(x[train_idx]), y_train=yy[train_idx], x_es=z(x[es_idx]), y_es=yy[es_idx],
+                   x_val=z(x[val_idx]), y_val=yy[val_idx], x_test=z(np.asarray(x_test, dtype=np.float64)),
+                   y_test=np.asarray(y_test))

@@ -1,0 +1,207 @@
+"""Keras training inside a worker process. Importing this module imports TensorFlow.
+
+The parent never imports it: :func:`natsel._objective.build_objective` does, in the worker.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import numpy as np  # noqa: E402
+
+from natsel._metrics import classification_scores, regression_scores  # noqa: E402
+from natsel._model_spec import DEFAULT_GENOME  # noqa: E402
+from natsel._objective import Objective, error_line  # noqa: E402
+from natsel.executors._base import Result, Task  # noqa: E402
+
+_THREADS_SET = False
+
+
+def _import_keras(threads: int | None = None) -> Any:
+    global _THREADS_SET
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise ImportError("TensorFlow is not installed: pip install 'natsel[cpu]' (or 'natsel[gpu]')") from None
+    if threads and not _THREADS_SET:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TensorFlow was already initialised in this process
+            pass
+        _THREADS_SET = True
+    tf.get_logger().setLevel("ERROR")
+    import keras
+
+    return keras
+
+
+def full_genome(genome: dict[str, Any]) -> dict[str, Any]:
+    return {**DEFAULT_GENOME, **genome}
+
+
+def hidden_layers(genome: dict[str, Any]) -> list[tuple[int, float]]:
+    """(units, dropout) for neurons0, neurons1, ... in order; 0 units means no layer."""
+    out = []
+    i = 0
+    while f"neurons{i}" in genome:
+        units = int(genome[f"neurons{i}"])
+        if units > 0:
+            out.append((units, float(genome.get(f"dropout{i}", 0.0))))
+        i += 1
+    return out
+
+
+def build_model(genome: dict[str, Any], n_features: int, task: str, n_classes: int,
+                steps_per_execution: int = 1) -> Any:
+    """A compiled dense network for ``genome`` (NaturalSelection's genes plus learning_rate)."""
+    keras = _import_keras()
+    g = full_genome(genome)
+    inputs = keras.Input((n_features,))
+    x = inputs
+    if float(g["input_dropout"]) > 0:
+        x = keras.layers.Dropout(float(g["input_dropout"]))(x)
+    for units, dropout in hidden_layers(g):
+        x = keras.layers.Dense(units, activation=g["hidden_activation"], kernel_initializer=g["initializer"])(x)
+        if dropout > 0:
+            x = keras.layers.Dropout(dropout)(x)
+    if task == "multiclass":
+        outputs, loss = keras.layers.Dense(n_classes, activation="softmax")(x), "sparse_categorical_crossentropy"
+    elif task == "binary":
+        outputs, loss = keras.layers.Dense(1, activation="sigmoid")(x), "binary_crossentropy"
+    else:
+        outputs, loss = keras.layers.Dense(1)(x), "mse"
+    model = keras.Model(inputs, outputs)
+    optimizer = keras.optimizers.get({"class_name": g["optimizer"], "config": {"learning_rate": float(g["learning_rate"])}})
+    model.compile(optimizer=optimizer, loss=loss, steps_per_execution=steps_per_execution)
+    return model
+
+
+def _limits_callback(keras: Any, deadline: float, patience: int) -> Any:
+    class Limits(keras.callbacks.Callback):
+        """Stops at the first batch past ``deadline``; early-stops on ``val_loss`` (the early-stopping
+        split) after ``patience`` epochs without improvement (0: never); restores the best weights."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.timed_out = False
+            self.best = np.inf
+            self.best_weights: list[Any] | None = None
+            self.wait = 0
+            self.epochs = 0
+            self.overshoot: float | None = None
+            self.last_batch = 0.0
+            self.history: dict[str, list[float]] = {"loss": [], "es_loss": []}
+
+        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+            self.batch_start = time.monotonic()
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            now = time.monotonic()
+            self.last_batch = now - getattr(self, "batch_start", now)
+            if now >= deadline and not self.timed_out:
+                self.timed_out = True
+                self.overshoot = now - deadline
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            logs = logs or {}
+            self.epochs += 1
+            value = float(logs.get("val_loss", np.nan))
+            self.history["loss"].append(float(logs.get("loss", np.nan)))
+            self.history["es_loss"].append(value)
+            if np.isfinite(value) and value < self.best:
+                self.best, self.wait = value, 0
+                self.best_weights = self.model.get_weights()
+            else:
+                self.wait += 1
+                if patience and self.wait >= patience:
+                    self.model.stop_training = True
+            if time.monotonic() >= deadline and not self.timed_out:
+                self.timed_out = True
+                self.overshoot = time.monotonic() - deadline
+                self.model.stop_training = True
+
+        def on_train_end(self, logs: Any = None) -> None:
+            if self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
+
+    return Limits()
+
+
+def auto_steps_per_execution(n_rows: int, batch_size: int) -> int:
+    """Run several batches per call into TensorFlow (small dense nets are bound by per-step overhead),
+    but keep an execution short so the time limit stays sharp: at most 16 batches or one epoch."""
+    return max(1, min(16, -(-n_rows // batch_size)))
+
+
+def score(model: Any, x: np.ndarray, y: np.ndarray, task: str, n_classes: int) -> dict[str, float]:
+    # calling the model directly avoids tracing a new predict function for every network
+    pred = np.concatenate([np.asarray(model(x[i : i + 4096], training=False)) for i in range(0, len(x), 4096)])
+    if task == "regression":
+        return regression_scores(y, pred)
+    return classification_scores(y, pred, n_classes)
+
+
+def train(genome: dict[str, Any], data: dict[str, Any], training: dict[str, Any], seed: int,
+          max_epochs: int | None = None, on_epoch: Any = None) -> tuple[Any, dict[str, Any]]:
+    """Train one network under the limits. Returns (model, info with epochs/timed_out/history/seconds)."""
+    keras = _import_keras()
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    g = full_genome(genome)
+    batch = int(g["batch_size"])
+    spe = int(training.get("steps_per_execution") or 0) or auto_steps_per_execution(len(data["x_train"]), batch)
+    model = build_model(g, data["n_features"], data["task"], data["n_classes"], spe)
+    start = time.monotonic()
+    limits = _limits_callback(keras, start + float(training["max_training_time"]), int(training["patience"]))
+    callbacks = [limits] + ([on_epoch] if on_epoch is not None else [])
+    model.fit(data["x_train"], data["y_train"], batch_size=batch, epochs=int(max_epochs or training["max_epochs"]),
+              validation_data=(data["x_es"], data["y_es"]), callbacks=callbacks, verbose=0, shuffle=True)
+    info = {"epochs": limits.epochs, "timed_out": limits.timed_out, "history": limits.history,
+            "train_seconds": time.monotonic() - start, "steps_per_execution": spe,
+            "overshoot": limits.overshoot, "last_batch_seconds": limits.last_batch}
+    return model, info
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MiB (Linux; NaN elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        return float("nan")
+
+
+def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
+    """Score a genome: train on train (early-stopping split held out), measure on validation."""
+    _import_keras(int(spec.get("threads") or 0) or None)
+    training, metric = spec["training"], spec["metric"]
+
+    def run(task: Task) -> Result:
+        start, wall = time.perf_counter(), time.time()
+        try:
+            model, info = train(task.genome, data, training, task.seed)
+            scores = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])
+        except Exception as exc:  # noqa: BLE001 - a network that cannot be built or trained fails its trial
+            return Result(task.trial_id, "failed", None, {}, time.perf_counter() - start, error_line(exc), wall)
+        finally:
+            _import_keras().backend.clear_session()
+        fitness = scores.get(metric, float("nan"))
+        status = "timeout" if info["timed_out"] else "ok"
+        if not np.isfinite(fitness):
+            return Result(task.trial_id, "failed", None, scores, time.perf_counter() - start,
+                          f"validation {metric} is not finite (training diverged)", wall,
+                          {"epochs": info["epochs"], "history": info["history"]})
+        metrics = {**scores, "epochs": info["epochs"], "train_seconds": info["train_seconds"], "rss_mb": rss_mb()}
+        if info["timed_out"]:
+            metrics.update(overshoot=info["overshoot"], last_batch_seconds=info["last_batch_seconds"])
+        return Result(task.trial_id, status, float(fitness), metrics, time.perf_counter() - start, None, wall,
+                      {"history": info["history"]})
+
+    return run
