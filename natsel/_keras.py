@@ -84,7 +84,8 @@ def build_model(genome: dict[str, Any], n_features: int, task: str, n_classes: i
 
 def _limits_callback(keras: Any, deadline: float, patience: int) -> Any:
     class Limits(keras.callbacks.Callback):
-        """Stops at the first batch past ``deadline``; early-stops on ``val_loss`` (the early-stopping
+        """Stops at the end of the first batch past ``deadline`` (a limit that passes during the epoch-end
+        pass over the early-stopping split is caught by the next batch); early-stops on ``val_loss`` (the early-stopping
         split) after ``patience`` epochs without improvement (0: never); restores the best weights."""
 
         def __init__(self) -> None:
@@ -95,19 +96,18 @@ def _limits_callback(keras: Any, deadline: float, patience: int) -> Any:
             self.wait = 0
             self.epochs = 0
             self.overshoot: float | None = None
-            self.last_batch = 0.0
+            self.previous_batch_end: float | None = None
+            self.last_batch_end = time.monotonic()
             self.history: dict[str, list[float]] = {"loss": [], "es_loss": []}
-
-        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
-            self.batch_start = time.monotonic()
 
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             now = time.monotonic()
-            self.last_batch = now - getattr(self, "batch_start", now)
             if now >= deadline and not self.timed_out:
                 self.timed_out = True
                 self.overshoot = now - deadline
+                self.previous_batch_end = self.last_batch_end - deadline  # < 0: the first batch past the limit
                 self.model.stop_training = True
+            self.last_batch_end = now
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             logs = logs or {}
@@ -122,10 +122,6 @@ def _limits_callback(keras: Any, deadline: float, patience: int) -> Any:
                 self.wait += 1
                 if patience and self.wait >= patience:
                     self.model.stop_training = True
-            if time.monotonic() >= deadline and not self.timed_out:
-                self.timed_out = True
-                self.overshoot = time.monotonic() - deadline
-                self.model.stop_training = True
 
         def on_train_end(self, logs: Any = None) -> None:
             if self.best_weights is not None:
@@ -165,7 +161,7 @@ def train(genome: dict[str, Any], data: dict[str, Any], training: dict[str, Any]
               validation_data=(data["x_es"], data["y_es"]), callbacks=callbacks, verbose=0, shuffle=True)
     info = {"epochs": limits.epochs, "timed_out": limits.timed_out, "history": limits.history,
             "train_seconds": time.monotonic() - start, "steps_per_execution": spe,
-            "overshoot": limits.overshoot, "last_batch_seconds": limits.last_batch}
+            "overshoot": limits.overshoot, "previous_batch_end": limits.previous_batch_end}
     return model, info
 
 
@@ -200,7 +196,7 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
                           {"epochs": info["epochs"], "history": info["history"]})
         metrics = {**scores, "epochs": info["epochs"], "train_seconds": info["train_seconds"], "rss_mb": rss_mb()}
         if info["timed_out"]:
-            metrics.update(overshoot=info["overshoot"], last_batch_seconds=info["last_batch_seconds"])
+            metrics.update(overshoot=info["overshoot"], previous_batch_end=info["previous_batch_end"])
         return Result(task.trial_id, status, float(fitness), metrics, time.perf_counter() - start, None, wall,
                       {"history": info["history"]})
 

@@ -1,0 +1,104 @@
+"""Keras training (slow: imports TensorFlow). Run alone with ``python -m pytest -m keras``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import natsel
+from natsel._data import load_dataset
+from natsel.cli import main
+from natsel.executors import LocalPool, Task
+
+pytestmark = pytest.mark.keras
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset({"source": "digits"}, seed=0).search_payload()
+
+
+@pytest.fixture(scope="module")
+def keras_mod():
+    pytest.importorskip("tensorflow")
+    from natsel import _keras
+
+    return _keras
+
+
+def objective(keras_mod, data, **training):
+    base = {"max_epochs": 5, "patience": 3, "max_training_time": 60, "grace": 30, "steps_per_execution": 0}
+    return keras_mod.keras_objective({"training": {**base, **training}, "metric": "accuracy", "threads": 2}, data)
+
+
+def test_time_limit_stops_within_one_batch(keras_mod, digits):
+    run = objective(keras_mod, digits, max_epochs=100000, max_training_time=1.5, steps_per_execution=1)
+    res = run(Task(0, {"neurons0": 1024, "neurons1": 1024, "batch_size": 16}, "k", 0))
+    assert res.status == "timeout"
+    m = res.metrics
+    # stopped at the first batch end past the limit: the batch before it ended inside the limit
+    assert m["previous_batch_end"] < 0 <= m["overshoot"]
+    assert res.fitness is not None and 0 <= res.fitness <= 1  # the best weights so far still count
+
+
+def test_same_seed_same_fitness_and_unbuildable_genome_fails_its_trial(keras_mod, digits):
+    run = objective(keras_mod, digits)
+    g = {"neurons0": 32, "batch_size": 64, "optimizer": "adam"}
+    a, b = run(Task(0, g, "k", 7)), run(Task(1, g, "k", 7))
+    assert a.status == "ok" and a.fitness == b.fitness
+    bad = run(Task(2, {"neurons0": 32, "hidden_activation": "no_such_activation"}, "x", 0))
+    assert bad.status == "failed" and "no_such_activation" in bad.error
+    again = run(Task(3, g, "k", 7))  # the objective still works after a failure
+    assert again.fitness == a.fitness
+
+
+@pytest.mark.parametrize("source,metric,lo,hi", [("breast_cancer", "auc", 0.9, 1.0), ("diabetes", "mae", 30, 90)])
+def test_binary_and_regression_tasks(keras_mod, source, metric, lo, hi):
+    data = load_dataset({"source": source}, seed=0).search_payload()
+    run = keras_mod.keras_objective({"training": {"max_epochs": 200 if source == "diabetes" else 20, "patience": 10,
+                                                  "max_training_time": 60, "grace": 30, "steps_per_execution": 0},
+                                     "metric": metric, "threads": 2}, data)
+    res = run(Task(0, {"neurons0": 64, "learning_rate": 0.01, "batch_size": 32}, "k", 0))
+    assert res.status == "ok", res.error
+    assert lo <= res.fitness <= hi, res.metrics
+
+
+def test_worker_memory_stays_bounded_over_100_trainings():
+    """100 small trainings on 2 workers recycled every 50 trials: RSS stays under the documented bound."""
+    data = load_dataset({"source": "iris"}, seed=0).search_payload()
+    spec = {"kind": "keras", "metric": "accuracy", "threads": 1,
+            "training": {"max_epochs": 2, "patience": 0, "max_training_time": 30, "grace": 30, "steps_per_execution": 0}}
+    pool = LocalPool(spec, data, workers=2, max_trials_per_worker=50, hard_limit=60)
+    try:
+        results = list(pool.run([Task(i, {"neurons0": 16 + i % 8, "batch_size": 16}, str(i), i) for i in range(100)]))
+    finally:
+        pool.close()
+    assert all(r.status == "ok" for r in results)
+    rss = [r.metrics["rss_mb"] for r in sorted(results, key=lambda r: r.trial_id)]
+    assert max(rss) < 1200, max(rss)  # documented bound (README): 1200 MiB per worker
+
+
+def test_evolve_on_iris_records_every_trial(tmp_path, write_config):
+    cfg = write_config("""
+    name: iris
+    data: {source: iris}
+    training: {max_epochs: 30, patience: 5, max_training_time: 30}
+    evolution: {population: 4, generations: 2}
+    workers: 2
+    space:
+      neurons0: [16, 32]
+      learning_rate: {low: 1e-3, high: 3e-2, log: true}
+      batch_size: [8, 16]
+    """)
+    res = CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q"])
+    assert res.exit_code == 0, res.output
+    run = natsel.load_run(tmp_path / "run")
+    assert len(run.trials) == 8 and all(t["status"] in ("ok", "cached") for t in run.trials)
+    assert run.best["fitness"] > 0.8
+    shown = json.loads(CliRunner().invoke(main, ["show", str(tmp_path / "run"), "--json", "--top", "100"]).output)
+    assert len(shown) == sum(t["status"] == "ok" for t in run.trials)
+    assert all(r["seconds"] > 0 and r["status"] == "ok" for r in shown)
+    assert all(np.isfinite(r["metrics"]["loss"]) for r in shown)
