@@ -16,9 +16,10 @@ from natsel._evolve import evolve  # noqa: E402
 from natsel._genetic import GASettings  # noqa: E402
 from natsel._run import Run, load_run  # noqa: E402
 from natsel._space import Choice, Fixed, FloatRange, IntRange, SearchSpace, genome_key  # noqa: E402
+from natsel._train_best import train_best  # noqa: E402
 
 __all__ = [
     "Choice", "Config", "ConfigError", "DataError", "Fixed", "FloatRange", "GASettings", "IntRange",
     "NatselError", "Run", "RunDirError", "SearchSpace", "__version__", "config_from_dict", "evolve",
-    "genome_key", "load_config", "load_run",
+    "genome_key", "load_config", "load_run", "train_best",
 ]

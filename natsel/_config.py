@@ -386,13 +386,15 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
     return cfg
 
 
-def load_config(path: str | Path) -> Config:
+def load_config(path: str | Path, base_dir: str | Path | None = None) -> Config:
     """Read and validate a YAML config file.
+
+    Relative paths in it are resolved against ``base_dir`` (default: the file's folder).
 
     >>> cfg = load_config("configs/mixed.yaml")  # doctest: +SKIP
     """
     doc = load_yaml(path)
-    base = Path(path).resolve().parent
+    base = Path(base_dir).resolve() if base_dir is not None else Path(path).resolve().parent
     return _validate(doc, base, Path(path).read_text(encoding="utf-8"))
 
 

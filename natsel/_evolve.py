@@ -122,7 +122,8 @@ def _open_store(cfg: Config, path: Path, existing: bool) -> RunStore:
     else:
         meta = {"natsel_version": __version__, "name": cfg.name, "seed": cfg.seed, "fingerprint": fingerprint,
                 "maximize": cfg.maximize, "metric": cfg.metric if cfg.data is not None else "fitness",
-                "generations": cfg.generations, "population": cfg.ga.population, "config_name": cfg.source_name}
+                "generations": cfg.generations, "population": cfg.ga.population, "config_name": cfg.source_name,
+                "base_dir": str(cfg.base_dir)}
         store = RunStore.create(path, cfg.source_text, meta)
     if cfg.cache is not None:
         store.attach_cache(SharedCache(cfg.cache, cache_scope(cfg)))
@@ -162,11 +163,13 @@ def evolve(
     runs_root: str | Path = "runs",
     executor: Executor | None = None,
     on_generation: Callable[[Run], None] | None = None,
+    plots: bool = True,
 ) -> Run:
     """Run (or resume) an evolution and return the finished :class:`Run`.
 
     ``config`` is a :class:`Config` or the path of a YAML config. A ``run_dir`` that already holds
     a run with the same search config is resumed; nothing already stored is evaluated again.
+    With ``plots``, ``plots/fitness.png`` is redrawn after every generation.
 
     >>> import natsel
     >>> run = natsel.evolve("configs/mixed.yaml", progress=False)  # doctest: +SKIP
@@ -200,6 +203,8 @@ def evolve(
                     store.add_planned(g, planned)
                 _run_generation(cfg, store, ex, g, bars)
                 _write_summaries(cfg, store)
+                if plots:
+                    _plot_generation(store.path)
                 if on_generation is not None:
                     on_generation(Run(store.path))
                 if bars.gen is not None:
@@ -229,6 +234,18 @@ def evolve(
               "every genome the GA could reach was already evaluated", file=sys.stderr)
     store.close()
     return Run(path)
+
+
+def _plot_generation(path: Path) -> None:
+    """Redraw the fitness plot; a plotting problem is reported once and never stops the search."""
+    from natsel._plot import write_fitness_plot
+
+    try:
+        write_fitness_plot(Run(path))
+    except Exception as exc:  # noqa: BLE001 - plotting must not cost the user their search
+        if not getattr(_plot_generation, "warned", False):
+            print(f"natsel: could not draw the fitness plot: {exc}", file=sys.stderr)
+            _plot_generation.warned = True  # type: ignore[attr-defined]
 
 
 def _first_unfinished(store: RunStore) -> int:

@@ -201,3 +201,23 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
                       {"history": info["history"]})
 
     return run
+
+
+def train_fully(init: dict[str, Any], on_epoch: Any) -> dict[str, Any]:
+    """train-best: train on train (+ the search's early-stopping rows), stop early on validation with
+    the best weights restored, score validation and test, save the model to ``init['model_path']``."""
+    keras = _import_keras(init.get("threads"))
+    data = init["payload"]
+
+    class Progress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            on_epoch(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
+
+    start = time.monotonic()
+    model, info = train(init["genome"], data, init["training"], init["seed"], on_epoch=Progress())
+    val = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])
+    test = score(model, data["x_test"], data["y_test"], data["task"], data["n_classes"])
+    model.save(init["model_path"])
+    return {"epochs": info["epochs"], "timed_out": info["timed_out"], "validation": val, "test": test,
+            "history": {"train loss": info["history"]["loss"], "validation loss": info["history"]["es_loss"]},
+            "seconds": time.monotonic() - start}

@@ -66,3 +66,22 @@ def worker_main(conn: Connection, init: dict[str, Any]) -> None:
         except Exception as exc:  # noqa: BLE001 - a failing trial must not kill the worker
             result = Result(task.trial_id, "failed", error=error_line(exc))
         conn.send(("result", result))
+
+
+def train_best_main(conn: Connection, init: dict[str, Any]) -> None:
+    """Entry point of the train-best process: trains one genome fully and saves the model.
+
+    Sends ``("epoch", n, logs)`` after every epoch, then ``("done", info)`` or ``("error", text)``.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(init["parent_pid"])
+    from natsel._objective import error_line
+
+    try:
+        from natsel._keras import train_fully
+
+        info = train_fully(init, lambda n, logs: conn.send(("epoch", n, logs)))
+        conn.send(("done", info))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent in one line
+        conn.send(("error", error_line(exc)))
+    conn.close()

@@ -125,5 +125,56 @@ def show(run_dir: Path, top: int, as_json: bool) -> None:
                    f"{_short(r['genome'])}{extra}")
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder for the figures. Default: RUN_DIR/plots.")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg"]), default="png", show_default=True)
+@_friendly
+def plot(run_dir: Path, out: Path | None, fmt: str) -> None:
+    """Draw a run's figures and a one-page report.html (read-only: safe while the run goes on)."""
+    from natsel import load_run
+    from natsel._errors import RunDirError
+    from natsel._plot import write_plots
+
+    run = load_run(run_dir)
+    if run.best is None:
+        raise RunDirError(f"{run_dir} has no finished trial yet: nothing to plot")
+    for path in write_plots(run, out or run.path / "plots", fmt):
+        click.echo(str(path))
+
+
+@main.command("train-best")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--trial", type=int, help="Train this trial's genome instead of the fittest.")
+@click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--patience", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Epochs without improvement on validation before stopping (0: never).")
+@click.option("--max-time", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True,
+              help="Wall-clock limit in seconds.")
+@click.option("--seed", type=click.IntRange(min=0), help="Default: the run's seed.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder. Default: RUN_DIR.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@_friendly
+def train_best(run_dir: Path, trial: int | None, epochs: int, patience: int, max_time: float, seed: int | None,
+               out: Path | None, quiet: bool) -> None:
+    """Train the fittest genome of RUN_DIR fully; save the model and report validation and test scores."""
+    from natsel._train_best import TrainingError
+    from natsel._train_best import train_best as run_train_best
+
+    try:
+        info = run_train_best(run_dir, trial=trial, epochs=epochs, patience=patience, max_time=max_time, seed=seed,
+                              out=out, progress=not quiet)
+    except TrainingError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: nothing was saved", err=True)
+        sys.exit(130)
+    metric = info["metric"]
+    click.echo(f"trial {info['trial']}: {info['epochs']} epochs in {info['seconds']:.1f}s")
+    click.echo(f"validation {metric} {info['validation'][metric]:.4f}   test {metric} {info['test'][metric]:.4f}")
+    click.echo(f"model: {info['model']}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,281 @@
+"""Figures of a run, from the run store alone (matplotlib; never TensorFlow).
+
+Each ``fig_*`` function returns a matplotlib Figure (tests read the plotted numbers back);
+:func:`write_plots` renders them all and writes ``report.html``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from natsel._run import Run, _ok
+from natsel._store import atomic_write_bytes
+
+STATUS_COLORS = {"ok": "tab:blue", "timeout": "tab:orange", "failed": "tab:red", "killed": "black"}
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _label(run: Run) -> str:
+    return str(run.meta.get("metric") or "fitness")
+
+
+def fig_fitness(run: Run) -> Any:
+    """Fitness by generation: mean line, +-1 std band, max line (NaturalSelection's plot)."""
+    plt = _plt()
+    hist = [h for h in run.history if h["mean"] is not None]
+    g = [h["generation"] for h in hist]
+    mean = np.array([h["mean"] for h in hist], dtype=float)
+    std = np.array([h["std"] for h in hist], dtype=float)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.fill_between(g, mean - std, mean + std, alpha=0.25, color="tab:blue", label="mean ± 1 std")
+    ax.plot(g, mean, color="tab:blue", label="mean")
+    ax.plot(g, [h["max"] for h in hist], color="tab:green", marker="o", ms=3, label="max")
+    if not run.maximize:
+        ax.plot(g, [h["min"] for h in hist], color="tab:purple", marker="o", ms=3, label="min (best)")
+    ax.set_xlabel("generation")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    ax.set_ylabel(_label(run))
+    ax.set_title(f"{run.meta.get('name', run.path.name)}: fitness by generation")
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def best_so_far(run: Run) -> tuple[list[int], list[float], list[float]]:
+    """(trials trained, seconds since start, best so far) after each evaluated trial, in finish order."""
+    done = sorted((t for t in run.trials if t["status"] in ("ok", "timeout", "failed", "killed") and t["finished"]),
+                  key=lambda t: t["finished"])
+    if not done:
+        return [], [], []
+    start = min(t["started"] or t["finished"] for t in done)
+    best: float | None = None
+    n, secs, vals = [], [], []
+    for i, t in enumerate(done, 1):
+        f = t["fitness"]
+        if _ok(f) and (best is None or (f > best if run.maximize else f < best)):
+            best = f
+        if best is not None:
+            n.append(i)
+            secs.append(t["finished"] - start)
+            vals.append(best)
+    return n, secs, vals
+
+
+def fig_best_so_far(run: Run) -> Any:
+    plt = _plt()
+    n, secs, vals = best_so_far(run)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    a.step(n, vals, where="post", color="tab:green")
+    a.set_xlabel("trials trained")
+    a.set_ylabel(f"best {_label(run)} so far")
+    b.step(secs, vals, where="post", color="tab:green")
+    b.set_xlabel("seconds since the first trial")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    fig.suptitle("best so far")
+    fig.tight_layout()
+    return fig
+
+
+def _gene_values(run: Run) -> dict[str, list[Any]]:
+    names: list[str] = []
+    for t in run.trials:
+        for k in t["genome"]:
+            if k not in names:
+                names.append(k)
+    return {k: [t["genome"].get(k) for t in run.trials] for k in names}
+
+
+def fig_genes(run: Run) -> Any:
+    """Each gene's values in each generation's population: how the population converges."""
+    plt = _plt()
+    genes = {k: v for k, v in _gene_values(run).items() if len({json.dumps(x) for x in v}) > 1}
+    n = max(1, len(genes))
+    cols = min(4, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), squeeze=False)
+    gens = np.array([t["generation"] for t in run.trials])
+    rng = np.random.default_rng(0)
+    for ax, (name, values) in zip(axes.flat, genes.items(), strict=False):
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if numeric:
+            y = np.array(values, dtype=float)
+            ax.scatter(gens + rng.uniform(-0.25, 0.25, len(y)), y, s=6, alpha=0.5)
+            if y.min() > 0 and y.max() / y.min() > 50:
+                ax.set_yscale("log")
+        else:
+            cats = sorted({str(v) for v in values})
+            idx = np.array([cats.index(str(v)) for v in values], dtype=float)
+            ax.scatter(gens + rng.uniform(-0.25, 0.25, len(idx)), idx + rng.uniform(-0.15, 0.15, len(idx)),
+                       s=6, alpha=0.5)
+            ax.set_yticks(range(len(cats)), cats, fontsize=7)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(genes):]:
+        ax.axis("off")
+    fig.supxlabel("generation")
+    fig.tight_layout()
+    return fig
+
+
+def fig_fitness_vs_seconds(run: Run) -> Any:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for status, color in STATUS_COLORS.items():
+        pts = [(t["seconds"], t["fitness"]) for t in run.trials if t["status"] == status and _ok(t["fitness"])
+               and t["seconds"] is not None]
+        if pts:
+            xs, ys = zip(*pts, strict=True)
+            ax.scatter(xs, ys, s=14, alpha=0.7, color=color, label=status)
+    ax.set_xlabel("trial seconds")
+    ax.set_ylabel(_label(run))
+    ax.set_title("fitness against training time")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def fig_parallel(run: Run, top: int = 20) -> Any:
+    """Parallel coordinates of the top trials: each gene scaled to [0, 1], colour by fitness."""
+    plt = _plt()
+    rows = [r for r in run.leaderboard(top) if _ok(r["fitness"])]
+    genes = _gene_values(run)
+    axes_names = [k for k, v in genes.items() if len({json.dumps(x) for x in v}) > 1]
+    fig, ax = plt.subplots(figsize=(max(7, 0.9 * len(axes_names) + 2), 4.5))
+    if rows and axes_names:
+        scales = {}
+        for k in axes_names:
+            vals = genes[k]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+                lo, hi = float(min(vals)), float(max(vals))
+                scales[k] = (lambda v, lo=lo, hi=hi: 0.5 if hi == lo else (float(v) - lo) / (hi - lo))
+            else:
+                cats = sorted({str(v) for v in vals})
+                scales[k] = (lambda v, cats=cats: cats.index(str(v)) / max(1, len(cats) - 1))
+        fits = np.array([r["fitness"] for r in rows], dtype=float)
+        norm = plt.Normalize(fits.min(), fits.max() if fits.max() > fits.min() else fits.min() + 1)
+        cmap = plt.get_cmap("viridis" if run.maximize else "viridis_r")
+        for r in reversed(rows):
+            ax.plot(range(len(axes_names)), [scales[k](r["genome"][k]) for k in axes_names],
+                    color=cmap(norm(r["fitness"])), alpha=0.8, lw=1.2)
+        ax.set_xticks(range(len(axes_names)), axes_names, rotation=40, ha="right", fontsize=8)
+        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=_label(run))
+    ax.set_yticks([0, 1], ["low", "high"])
+    ax.set_title(f"top {len(rows)} trials")
+    fig.tight_layout()
+    return fig
+
+
+def fig_learning_curve(history: dict[str, list[float]], title: str = "learning curve") -> Any:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for name, values in history.items():
+        ax.plot(range(1, len(values) + 1), values, label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+FIGURES = {
+    "fitness": fig_fitness,
+    "best_so_far": fig_best_so_far,
+    "genes": fig_genes,
+    "fitness_vs_seconds": fig_fitness_vs_seconds,
+    "parallel": fig_parallel,
+}
+
+
+def render(fig: Any, fmt: str = "png") -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=110)
+    _plt().close(fig)
+    return buf.getvalue()
+
+
+def write_fitness_plot(run: Run) -> Path:
+    """The fitness plot only: written by ``natsel evolve`` after every generation."""
+    path = run.path / "plots" / "fitness.png"
+    atomic_write_bytes(path, render(fig_fitness(run)))
+    return path
+
+
+def write_plots(run: Run, out: Path, fmt: str = "png") -> list[Path]:
+    """Every figure plus ``report.html`` (images embedded: one file, viewable offline)."""
+    images: dict[str, bytes] = {}
+    extra = {}
+    for name, make in FIGURES.items():
+        images[name] = render(make(run), fmt)
+    swarm = [t for t in run.trials if (t.get("extra") or {}).get("cost_history")]
+    if swarm:
+        from natsel.swarm._plot import fig_swarm_costs
+
+        images["swarm_costs"] = render(fig_swarm_costs(run), fmt)
+    written = []
+    for name, data in images.items():
+        p = out / f"{name}.{fmt}"
+        atomic_write_bytes(p, data)
+        written.append(p)
+    report = out / "report.html"
+    atomic_write_bytes(report, _report(run, images, fmt, extra).encode("utf-8"))
+    return written + [report]
+
+
+def _report(run: Run, images: dict[str, bytes], fmt: str, extra: dict[str, Any]) -> str:
+    mime = "image/svg+xml" if fmt == "svg" else "image/png"
+    esc = html.escape
+    rows = []
+    for r in run.leaderboard(15):
+        fit = f"{r['fitness']:.5g}" if r["fitness"] is not None else "–"
+        secs = f"{r['seconds']:.2f}" if r["seconds"] is not None else "–"
+        genome = ", ".join(f"{k}={v}" for k, v in r["genome"].items())
+        rows.append(f"<tr><td>{r['rank']}</td><td>{r['id']}</td><td>{r['generation']}</td><td>{fit}</td>"
+                    f"<td>{esc(r['status'])}</td><td>{secs}</td><td class=g>{esc(genome)}</td></tr>")
+    best = run.best
+    best_html = "<p>No finished trial yet.</p>"
+    if best:
+        items = "".join(f"<tr><td>{esc(str(k))}</td><td>{esc(str(v))}</td></tr>" for k, v in best["genome"].items())
+        best_html = (f"<p>Trial {best['id']} (generation {best['generation']}): {_label(run)} "
+                     f"<b>{best['fitness']:.6g}</b></p><table>{items}</table>")
+    figs = "".join(
+        f"<figure><img alt='{esc(n)}' src='data:{mime};base64,{base64.b64encode(d).decode()}'>"
+        f"<figcaption>{esc(n.replace('_', ' '))}</figcaption></figure>" for n, d in images.items())
+    n_trained = sum(t["status"] not in ("cached", "pending") for t in run.trials)
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>natsel run {esc(run.path.name)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px}}
+td.g{{font-family:monospace;font-size:12px}}figure{{display:inline-block;margin:8px}}img{{max-width:100%}}</style>
+</head><body>
+<h1>natsel run {esc(run.path.name)}</h1>
+<p>status <b>{esc(run.status)}</b>, {len(run.history)} generations, {n_trained} trials trained,
+direction {'maximize' if run.maximize else 'minimize'}.</p>
+<h2>Best genome</h2>{best_html}
+<h2>Leaderboard</h2>
+<table><tr><th>rank</th><th>trial</th><th>gen</th><th>{esc(_label(run))}</th><th>status</th><th>seconds</th>
+<th>genome</th></tr>{''.join(rows)}</table>
+<h2>Figures</h2>{figs}
+</body></html>
+"""
