@@ -58,8 +58,11 @@ def hidden_layers(genome: dict[str, Any]) -> list[tuple[int, float]]:
 
 
 def build_model(genome: dict[str, Any], n_features: int, task: str, n_classes: int,
-                steps_per_execution: int = 1) -> Any:
-    """A compiled dense network for ``genome`` (NaturalSelection's genes plus learning_rate)."""
+                steps_per_execution: int = 1, swarm: dict[str, Any] | None = None, seed: int = 0) -> Any:
+    """A compiled dense network for ``genome`` (NaturalSelection's genes plus learning_rate).
+
+    ``optimizer: adaswarm`` gives an :class:`~natsel.swarm.keras.AdaSwarmModel` trained by Adam on
+    swarm-approximated gradients (options from the config's ``swarm.adaswarm``)."""
     keras = _import_keras()
     g = full_genome(genome)
     inputs = keras.Input((n_features,))
@@ -76,10 +79,36 @@ def build_model(genome: dict[str, Any], n_features: int, task: str, n_classes: i
         outputs, loss = keras.layers.Dense(1, activation="sigmoid")(x), "binary_crossentropy"
     else:
         outputs, loss = keras.layers.Dense(1)(x), "mse"
+    lr = float(g["learning_rate"])
+    if g["optimizer"] == "adaswarm":
+        from natsel.swarm.keras import AdaSwarmModel
+
+        opts = dict((swarm or {}).get("adaswarm") or {})
+        loss = opts.pop("loss", loss)
+        model = AdaSwarmModel(inputs, outputs, swarm_loss=loss, seed=seed, **opts)
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss=_keras_loss(loss, task),
+                      steps_per_execution=steps_per_execution)
+        return model
     model = keras.Model(inputs, outputs)
-    optimizer = keras.optimizers.get({"class_name": g["optimizer"], "config": {"learning_rate": float(g["learning_rate"])}})
+    optimizer = keras.optimizers.get({"class_name": g["optimizer"], "config": {"learning_rate": lr}})
     model.compile(optimizer=optimizer, loss=loss, steps_per_execution=steps_per_execution)
     return model
+
+
+def _keras_loss(loss: str, task: str) -> Any:
+    """The compiled (reported) loss; MAE on class probabilities needs one-hot targets."""
+    if loss == "mae" and task in ("multiclass", "binary"):
+        keras = _import_keras()
+        import tensorflow as tf
+
+        def mae_sparse(y_true: Any, y_pred: Any) -> Any:
+            if task == "binary":
+                return keras.losses.mean_absolute_error(tf.reshape(tf.cast(y_true, y_pred.dtype), tf.shape(y_pred)), y_pred)
+            onehot = tf.one_hot(tf.cast(tf.reshape(y_true, [-1]), tf.int32), tf.shape(y_pred)[-1], dtype=y_pred.dtype)
+            return keras.losses.mean_absolute_error(onehot, y_pred)
+
+        return mae_sparse
+    return loss
 
 
 def _limits_callback(keras: Any, deadline: float, patience: int) -> Any:
@@ -145,16 +174,21 @@ def score(model: Any, x: np.ndarray, y: np.ndarray, task: str, n_classes: int) -
 
 
 def train(genome: dict[str, Any], data: dict[str, Any], training: dict[str, Any], seed: int,
-          max_epochs: int | None = None, on_epoch: Any = None) -> tuple[Any, dict[str, Any]]:
-    """Train one network under the limits. Returns (model, info with epochs/timed_out/history/seconds)."""
+          max_epochs: int | None = None, on_epoch: Any = None, swarm: dict[str, Any] | None = None
+          ) -> tuple[Any, dict[str, Any]]:
+    """Train one network under the limits. Returns (model, info with epochs/timed_out/history/seconds).
+
+    ``trainer: pso`` trains the weights with a particle swarm instead of back-propagation."""
     keras = _import_keras()
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     g = full_genome(genome)
     batch = int(g["batch_size"])
     spe = int(training.get("steps_per_execution") or 0) or auto_steps_per_execution(len(data["x_train"]), batch)
-    model = build_model(g, data["n_features"], data["task"], data["n_classes"], spe)
+    model = build_model(g, data["n_features"], data["task"], data["n_classes"], spe, swarm, seed)
     start = time.monotonic()
+    if g["trainer"] == "pso":
+        return model, _train_pso(model, g, data, training, seed, swarm, start)
     limits = _limits_callback(keras, start + float(training["max_training_time"]), int(training["patience"]))
     callbacks = [limits] + ([on_epoch] if on_epoch is not None else [])
     model.fit(data["x_train"], data["y_train"], batch_size=batch, epochs=int(max_epochs or training["max_epochs"]),
@@ -162,7 +196,24 @@ def train(genome: dict[str, Any], data: dict[str, Any], training: dict[str, Any]
     info = {"epochs": limits.epochs, "timed_out": limits.timed_out, "history": limits.history,
             "train_seconds": time.monotonic() - start, "steps_per_execution": spe,
             "overshoot": limits.overshoot, "previous_batch_end": limits.previous_batch_end}
+    if g["optimizer"] == "adaswarm":
+        info["cost_history"], info["cost_axis"] = limits.history["loss"], "epoch"
     return model, info
+
+
+def _train_pso(model: Any, g: dict[str, Any], data: dict[str, Any], training: dict[str, Any], seed: int,
+               swarm: dict[str, Any] | None, start: float) -> dict[str, Any]:
+    from natsel.swarm import SwarmOptions
+    from natsel.swarm.keras import pso_train
+
+    opts = {"velocity_clamp": 0.5, **((swarm or {}).get("pso") or {})}
+    options = SwarmOptions(n_particles=int(g["pso_particles"]), iterations=int(g["pso_iterations"]), **opts)
+    result = pso_train(model, data["x_train"], data["y_train"], data["task"], options, seed,
+                       deadline=start + float(training["max_training_time"]))
+    return {"epochs": 0, "timed_out": result.stopped == "deadline", "history": {"loss": result.cost_history},
+            "train_seconds": time.monotonic() - start, "cost_history": result.cost_history,
+            "cost_axis": "iteration", "swarm_iterations": result.iterations, "overshoot": None,
+            "previous_batch_end": None}
 
 
 def rss_mb() -> float:
@@ -182,7 +233,7 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
     def run(task: Task) -> Result:
         start, wall = time.perf_counter(), time.time()
         try:
-            model, info = train(task.genome, data, training, task.seed)
+            model, info = train(task.genome, data, training, task.seed, swarm=spec.get("swarm"))
             scores = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])
         except Exception as exc:  # noqa: BLE001 - a network that cannot be built or trained fails its trial
             return Result(task.trial_id, "failed", None, {}, time.perf_counter() - start, error_line(exc), wall)
@@ -197,8 +248,10 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
         metrics = {**scores, "epochs": info["epochs"], "train_seconds": info["train_seconds"], "rss_mb": rss_mb()}
         if info["timed_out"]:
             metrics.update(overshoot=info["overshoot"], previous_batch_end=info["previous_batch_end"])
-        return Result(task.trial_id, status, float(fitness), metrics, time.perf_counter() - start, None, wall,
-                      {"history": info["history"]})
+        extra: dict[str, Any] = {"history": info["history"]}
+        if "cost_history" in info:
+            extra.update(cost_history=info["cost_history"], cost_axis=info["cost_axis"])
+        return Result(task.trial_id, status, float(fitness), metrics, time.perf_counter() - start, None, wall, extra)
 
     return run
 
@@ -214,10 +267,14 @@ def train_fully(init: dict[str, Any], on_epoch: Any) -> dict[str, Any]:
             on_epoch(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
 
     start = time.monotonic()
-    model, info = train(init["genome"], data, init["training"], init["seed"], on_epoch=Progress())
+    model, info = train(init["genome"], data, init["training"], init["seed"], on_epoch=Progress(),
+                        swarm=init.get("swarm"))
     val = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])
     test = score(model, data["x_test"], data["y_test"], data["task"], data["n_classes"])
-    model.save(init["model_path"])
+    # a plain functional model (an AdaSwarm model's weights, without its training step) loads anywhere
+    plain = keras.Model(model.inputs, model.outputs)
+    plain.compile(loss=model.loss if isinstance(model.loss, str) else "mse")
+    plain.save(init["model_path"])
     return {"epochs": info["epochs"], "timed_out": info["timed_out"], "validation": val, "test": test,
             "history": {"train loss": info["history"]["loss"], "validation loss": info["history"]["es_loss"]},
             "seconds": time.monotonic() - start}

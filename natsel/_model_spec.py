@@ -10,12 +10,12 @@ from natsel._space import Choice, Fixed, FloatRange, Gene, IntRange
 if TYPE_CHECKING:
     from natsel._config import _V, Config
 
-OPTIMIZERS = {"adam", "adamax", "nadam", "sgd", "rmsprop", "adagrad", "adadelta", "adamw"}
+OPTIMIZERS = {"adam", "adamax", "nadam", "sgd", "rmsprop", "adagrad", "adadelta", "adamw", "adaswarm"}
 ACTIVATIONS = {"relu", "elu", "selu", "tanh", "sigmoid", "gelu", "swish", "silu", "softplus", "softsign",
                "leaky_relu", "relu6", "mish", "linear", "hard_sigmoid", "exponential"}
 INITIALIZERS = {"lecun_uniform", "lecun_normal", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
                 "random_uniform", "random_normal", "truncated_normal", "orthogonal", "variance_scaling"}
-TRAINERS = {"gradient"}
+TRAINERS = {"gradient", "pso"}
 NAMED = {"optimizer": OPTIMIZERS, "hidden_activation": ACTIVATIONS, "initializer": INITIALIZERS, "trainer": TRAINERS}
 NUMERIC = {"learning_rate": (0.0, 10.0), "batch_size": (1, 1 << 20), "input_dropout": (0.0, 0.99),
            "pso_particles": (2, 100000), "pso_iterations": (1, 10**7)}
@@ -70,5 +70,32 @@ def validate_keras_config(cfg: Config, v: _V) -> None:
             v.number(data[frac], ("data", frac), low=0, high=0.9, low_open=frac != "test")
     if data.get("validation", 0.2) + data.get("test", 0.2) >= 0.9:
         raise v.err(("data",), "validation + test fractions leave too little to train on (keep them below 0.9)")
+    _validate_swarm(cfg, v)
     if cfg.workers == 0:
         raise v.err(("workers",), "workers: 0 runs Python fitness in-process; Keras training needs workers >= 1")
+
+
+SWARM_OPTIONS = {
+    "pso": {"c1": float, "c2": float, "w_start": float, "w_end": float, "beta": float, "velocity_clamp": float,
+            "patience": int, "tol": float},
+    "adaswarm": {"c1": float, "c2": float, "beta": float, "eta": float, "particles": int, "iterations": int,
+                 "spread": float, "init": ("target", "output"), "loss": ("mse", "mae", "binary_crossentropy",
+                                                                           "sparse_categorical_crossentropy")},
+}
+
+
+def _validate_swarm(cfg: Config, v: _V) -> None:
+    """``swarm: {pso: {...}, adaswarm: {...}}``: options of the swarm trainers."""
+    v.keys(cfg.swarm, set(SWARM_OPTIONS), ("swarm",), "'swarm'")
+    for section, allowed in SWARM_OPTIONS.items():
+        opts = v.mapping(cfg.swarm.get(section), ("swarm", section), section)
+        v.keys(opts, set(allowed), ("swarm", section), f"'swarm.{section}'")
+        for key, kind in allowed.items():
+            if key not in opts:
+                continue
+            path = ("swarm", section, key)
+            if isinstance(kind, tuple):
+                v.string(opts[key], path, set(kind))
+            elif not (key == "beta" and opts[key] is None):
+                opts[key] = v.number(opts[key], path, integer=kind is int, low=0)
+        cfg.swarm[section] = opts

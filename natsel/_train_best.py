@@ -56,7 +56,8 @@ def train_best(
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp_model = out_dir / f".best_model.{os.getpid()}.keras"
     init = {"parent_pid": os.getpid(), "genome": chosen["genome"], "payload": dataset.final_payload(),
-            "training": training, "seed": seed, "model_path": str(tmp_model), "threads": cfg.threads or None}
+            "training": training, "seed": seed, "model_path": str(tmp_model), "threads": cfg.threads or None,
+            "swarm": cfg.swarm}
     try:
         info = _run_worker(init, epochs, progress)
         model_path = out_dir / "best_model.keras"

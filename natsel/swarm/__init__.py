@@ -1,0 +1,12 @@
+"""Swarm intelligence: PSO/EMPSO (numpy), gradient-free PSO training of Keras weights, and AdaSwarm.
+
+>>> from natsel.swarm import SwarmOptions, minimize, sphere
+>>> minimize(sphere, 3, SwarmOptions(iterations=300), bounds=(-5, 5), seed=0).best_cost < 1e-8
+True
+
+The Keras parts (``natsel.swarm.keras``) import TensorFlow; this module does not.
+"""
+
+from natsel.swarm._pso import SwarmOptions, SwarmResult, minimize, rastrigin, rosenbrock, sphere
+
+__all__ = ["SwarmOptions", "SwarmResult", "minimize", "rastrigin", "rosenbrock", "sphere"]
