@@ -29,7 +29,7 @@ from natsel._errors import ConfigError, RunDirError
 from natsel._genetic import initial_population, next_generation, summarize
 from natsel._run import Run, compute_history, pick_best
 from natsel._store import DONE, RunStore, SharedCache, is_run_dir
-from natsel.executors._base import Executor, Task
+from natsel.executors._base import Executor, ExecutorLost, Task
 
 
 def trial_seed(seed: int, key: str) -> int:
@@ -215,7 +215,7 @@ def evolve(
             raise
         if own_executor:
             ex.close()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExecutorLost):
         _write_summaries(cfg, store)
         store.update_meta(status="interrupted")
         store.close()

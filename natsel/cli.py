@@ -84,12 +84,18 @@ def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | 
         cfg.workers = workers
     if scheduler:
         cfg.executor.type, cfg.executor.scheduler = "dask", scheduler
+    from natsel.executors._base import ExecutorLost
+
     try:
         run = run_evolve(cfg, run_dir, resume=resume, progress=not quiet)
     except KeyboardInterrupt:
         click.echo("\ninterrupted: finished trials are saved; run the same command with --resume to continue",
                    err=True)
         sys.exit(130)
+    except ExecutorLost as exc:
+        click.echo(f"error: {exc}; finished trials are saved; run the same command with --resume to continue",
+                   err=True)
+        sys.exit(1)
     best = run.best
     click.echo(f"run: {run.path}  ({run.status}, {sum(t['status'] != 'cached' for t in run.trials)} trained, "
                f"{sum(t['status'] == 'cached' for t in run.trials)} from cache)")

@@ -48,3 +48,20 @@ def misbehave(genome: dict) -> float:
 def constant(genome: dict) -> float:
     _log(genome)
     return 1.0
+
+
+def held(genome: dict) -> float:
+    """Logs '<pid> <key>' and waits (at most 60 s) until the file NATSEL_TEST_RELEASE exists."""
+    import time
+
+    from natsel import genome_key
+
+    path = os.environ.get("NATSEL_TEST_LOG")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{os.getpid()} {genome_key(genome)}\n")
+    release = os.environ.get("NATSEL_TEST_RELEASE")
+    end = time.monotonic() + 60
+    while release and not os.path.exists(release) and time.monotonic() < end:
+        time.sleep(0.01)
+    return mixed(genome)

@@ -93,3 +93,13 @@ def test_help_and_version():
     assert res.exit_code == 0 and "natsel" in res.output
     for cmd in ("evolve", "show"):
         assert run_cli(cmd, "--help").exit_code == 0
+
+
+def test_swarm_options_are_validated(write_config):
+    path = write_config("data: {source: iris}\nworkers: 1\nspace:\n  trainer: [gradient, pso]\n"
+                        "swarm:\n  pso: {c1: 1.5, speed: 3}\n")
+    res = run_cli("evolve", str(path), "-q")
+    assert res.exit_code == 2 and f"{path}:6: unknown key 'speed' in 'swarm.pso'" in res.stderr
+    path = write_config("data: {source: iris}\nworkers: 1\nspace:\n  optimizer: [adam, adagrad5]\n")
+    res = run_cli("evolve", str(path), "-q")
+    assert res.exit_code == 2 and "gene 'optimizer': unknown value 'adagrad5'" in res.stderr

@@ -47,3 +47,7 @@ class Executor(ABC):
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close(cancel=exc_type is not None)
+
+
+class ExecutorLost(RuntimeError):
+    """The workers went away mid-run (a cluster scheduler died); finished trials are stored: resume."""

@@ -79,6 +79,15 @@ def particle_loss(kind: str, y: tf.Tensor, out: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.square(out - yt), axis=[1, 2])
 
 
+def dense_target(y: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """Targets shaped like the outputs: class indices (for a multi-output model) become one-hot rows."""
+    y = tf.convert_to_tensor(y)
+    k = y_pred.shape[-1]
+    if k is not None and k > 1 and (y.shape.rank == 1 or y.shape[-1] == 1):
+        return tf.one_hot(tf.cast(tf.reshape(y, [-1]), tf.int32), k, dtype=y_pred.dtype)
+    return tf.reshape(tf.cast(y, y_pred.dtype), tf.shape(y_pred))
+
+
 def batched_loss_fn(model: Any, x: np.ndarray, y: np.ndarray, kind: str) -> Callable[[np.ndarray], np.ndarray]:
     """positions (particles, n_weights) -> loss of each particle, in one batched forward pass."""
     layers = _dense_layers(model)
@@ -193,15 +202,12 @@ class AdaSwarmModel(keras.Model):
         """The approximate dLoss/dOutput for one batch, from a fresh EMPSO swarm."""
         s = self.swarm
         kind = s["swarm_loss"]
+        if kind == "sparse_categorical_crossentropy":
+            kind = "categorical_crossentropy"
         n = s["particles"]
         shape = tf.shape(y_pred)
-        if s["init"] == "target":
-            if kind == "sparse_categorical_crossentropy":
-                center = tf.one_hot(tf.cast(tf.reshape(y, [-1]), tf.int32), shape[-1], dtype=y_pred.dtype)
-            else:
-                center = tf.reshape(tf.cast(y, y_pred.dtype), shape)
-        else:
-            center = tf.stop_gradient(y_pred)
+        y = dense_target(y, y_pred)  # class indices become one-hot rows, whatever the loss
+        center = y if s["init"] == "target" else tf.stop_gradient(y_pred)
         x = self._project(center[None] + s["spread"] * self._gen.normal(tf.concat([[n], shape], 0), dtype=y_pred.dtype))
         v = tf.zeros_like(x)
         m = tf.zeros_like(x)

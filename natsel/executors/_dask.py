@@ -1,0 +1,115 @@
+"""Trials on a Dask cluster (``pip install natsel[dask]``).
+
+* The data is scattered once and replicated to every worker (``broadcast=True``); each task gets a
+  reference to the worker's local copy, never the arrays themselves.
+* Each worker process builds the objective once (TensorFlow is imported there) and keeps it; the
+  Keras session is cleared after every trial; TensorFlow threads are set from the config.
+* ``gpu: true`` makes every trial ask for one ``GPU`` resource (``dask worker --resources GPU=1``).
+* A worker that dies mid-trial: Dask moves its task to another worker (the scheduler's
+  ``distributed.scheduler.allowed-failures``, 3 by default); if the task is still lost
+  (``KilledWorker``), natsel resubmits it up to ``retries`` times, then records it ``failed``.
+* The scheduler going away stops the run with :class:`ExecutorLost`; everything finished is stored
+  and ``--resume`` continues later.
+
+The parent stays the only writer of the run store: workers only return results.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from natsel._errors import NatselError
+from natsel.executors._base import Executor, ExecutorLost, Result, Task
+
+_LOCK = threading.Lock()
+_OBJECTIVES: dict[str, Any] = {}
+
+
+def run_trial(spec: dict[str, Any], payload: Any, task: Task) -> Result:
+    """Runs on a Dask worker: build the objective once per worker process, then score ``task``."""
+    import hashlib
+    import json
+
+    from natsel._objective import build_objective, error_line
+
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+    with _LOCK:  # one trial at a time per worker process: TensorFlow sessions are process-wide
+        try:
+            objective = _OBJECTIVES.get(key)
+            if objective is None:
+                objective = _OBJECTIVES[key] = build_objective(spec, payload)
+            return objective(task)
+        except Exception as exc:  # noqa: BLE001 - a failing objective fails its trial, never the worker
+            return Result(task.trial_id, "failed", error=error_line(exc))
+
+
+class DaskExecutor(Executor):
+    def __init__(self, scheduler: str, objective: dict[str, Any], payload: Any = None, retries: int = 2,
+                 gpu: bool = False, hard_limit: float | None = None, connect_timeout: float = 20.0) -> None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise NatselError("the Dask executor needs dask[distributed]: pip install 'natsel[dask]'") from None
+        self.scheduler = scheduler
+        try:
+            self.client = Client(scheduler, timeout=connect_timeout, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise NatselError(f"cannot reach the Dask scheduler at {scheduler}: {exc.__class__.__name__}") from None
+        self.objective = objective
+        self.retries = retries
+        self.resources = {"GPU": 1} if gpu else None
+        self.hard_limit = hard_limit  # not enforced on Dask: the per-network limit is the soft one
+        self._payload = payload
+        self._payload_future: Any = None
+
+    def _data(self) -> Any:
+        if self._payload_future is None:
+            self._payload_future = self.client.scatter(self._payload, broadcast=True, hash=False)
+        return self._payload_future
+
+    def _submit(self, task: Task, attempt: int) -> Any:
+        return self.client.submit(run_trial, self.objective, self._data(), task, pure=False,
+                                  key=f"natsel-trial-{task.trial_id}-{attempt}-{time.time_ns()}",
+                                  resources=self.resources)
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[Result]:
+        from distributed import as_completed
+        from distributed.scheduler import KilledWorker
+
+        pending = {}
+        try:
+            for task in tasks:
+                pending[self._submit(task, 0)] = (task, 0)
+            ac = as_completed(list(pending), loop=self.client.loop)
+            for fut in ac:
+                task, attempt = pending.pop(fut)
+                try:
+                    yield fut.result()
+                except KilledWorker:
+                    if attempt < self.retries:
+                        new = self._submit(task, attempt + 1)
+                        pending[new] = (task, attempt + 1)
+                        ac.add(new)
+                    else:
+                        yield Result(task.trial_id, "failed",
+                                     error=f"lost with its Dask worker {attempt + 1} times (retries: {self.retries})")
+        except (OSError, TimeoutError) as exc:
+            raise ExecutorLost(f"lost the Dask scheduler at {self.scheduler} ({exc.__class__.__name__})") from None
+        except Exception as exc:
+            if self.client.status not in ("running", "connecting"):
+                raise ExecutorLost(f"lost the Dask scheduler at {self.scheduler}") from None
+            if exc.__class__.__name__ in ("CancelledError", "CommClosedError", "FutureCancelledError"):
+                raise ExecutorLost(f"lost the Dask scheduler at {self.scheduler} ({exc.__class__.__name__})") from None
+            raise
+        finally:
+            for fut in pending:
+                fut.cancel()
+
+    def close(self, cancel: bool = False) -> None:
+        try:
+            self.client.close(timeout=5)
+        except Exception:  # noqa: BLE001 - closing a client whose scheduler is gone may fail; nothing to keep
+            pass

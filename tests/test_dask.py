@@ -1,0 +1,170 @@
+"""natsel on a real Dask cluster on 127.0.0.1: one scheduler and two worker processes (no mocks)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import natsel
+
+pytestmark = pytest.mark.dask
+distributed = pytest.importorskip("distributed")
+DASK = str(Path(sys.executable).parent / "dask")
+
+CFG = """
+name: dasktest
+seed: 3
+fitness: helpers:{fitness}
+workers: 2
+evolution: {{population: {population}, generations: {generations}}}
+space:
+  activation: [relu, elu, tanh, sigmoid]
+  batch_size: [16, 32, 64, 128]
+  layers: {{low: 1, high: 8}}
+  learning_rate: {{low: 1e-4, high: 1e-1, log: true}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
+        self.address = f"tcp://127.0.0.1:{free_port()}"
+        port = self.address.rsplit(":", 1)[1]
+        self.env = {**os.environ, "PYTHONPATH": str(tmp_path), **env}
+        self.log = open(tmp_path / "cluster.log", "w")  # noqa: SIM115 - closed in stop()
+        self.scheduler = subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", port,
+                                           "--no-dashboard"], stdout=self.log, stderr=self.log, env=self.env)
+        self.workers = [subprocess.Popen([DASK, "worker", self.address, "--nthreads", "1", "--no-nanny",
+                                          "--no-dashboard", "--name", f"w{i}"], stdout=self.log, stderr=self.log,
+                                         env=self.env) for i in range(2)]
+        with distributed.Client(self.address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+
+    def stop(self) -> None:
+        for p in [*self.workers, self.scheduler]:
+            if p.poll() is None:
+                p.kill()
+            p.wait(10)
+        self.log.close()
+
+
+@pytest.fixture
+def cluster(tmp_path, write_config, request):
+    env = getattr(request, "param", {})
+    env = {k: str(tmp_path / v) for k, v in env.items()}
+    c = Cluster(tmp_path, env)
+    yield c
+    c.stop()
+
+
+def table(run):
+    return [(t["generation"], t["slot"], t["key"], t["status"], t["fitness"]) for t in run.trials]
+
+
+def test_dask_run_equals_the_local_pool(cluster, write_config, tmp_path):
+    cfg = natsel.load_config(write_config(CFG.format(fitness="counted_mixed", population=6, generations=3)))
+    local = natsel.evolve(cfg, tmp_path / "local", progress=False)
+    cfg.executor.type, cfg.executor.scheduler = "dask", cluster.address
+    remote = natsel.evolve(cfg, tmp_path / "dask", progress=False)
+    assert table(remote) == table(local)
+    assert remote.status == "finished" and all(t["status"] in ("ok", "cached") for t in remote.trials)
+
+
+@pytest.mark.parametrize("cluster", [{"NATSEL_TEST_LOG": "calls.log", "NATSEL_TEST_RELEASE": "release"}],
+                         indirect=True)
+def test_a_worker_killed_mid_trial_loses_nothing(cluster, write_config, tmp_path):
+    cfg = natsel.load_config(write_config(CFG.format(fitness="held", population=4, generations=2)))
+    cfg.executor.type, cfg.executor.scheduler = "dask", cluster.address
+    log, release = tmp_path / "calls.log", tmp_path / "release"
+    box: dict = {}
+
+    def go() -> None:
+        try:
+            box["run"] = natsel.evolve(cfg, tmp_path / "run", progress=False, plots=False)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            box["error"] = exc
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    end = time.monotonic() + 60
+    pids: set[int] = set()
+    while len(pids) < 2 and time.monotonic() < end:  # wait until both workers hold a trial
+        if log.exists():
+            pids = {int(line.split()[0]) for line in log.read_text().splitlines()}
+        time.sleep(0.05)
+    assert len(pids) == 2, "both workers should be running a trial"
+    victim = cluster.workers[0].pid
+    assert victim in pids
+    os.kill(victim, signal.SIGKILL)
+    cluster.workers[0].wait(10)
+    release.touch()
+    thread.join(120)
+    assert not thread.is_alive() and "error" not in box, box.get("error")
+    run = box["run"]
+    assert run.status == "finished"
+    slots = [(t["generation"], t["slot"]) for t in run.trials]
+    assert len(slots) == len(set(slots)) == 8  # every trial recorded once
+    assert all(t["status"] in ("ok", "cached") for t in run.trials)
+    lines = log.read_text().splitlines()
+    assert any(int(line.split()[0]) == victim for line in lines)
+
+
+def test_unreachable_scheduler_is_one_line(write_config, tmp_path):
+    from click.testing import CliRunner
+
+    from natsel.cli import main
+
+    cfg = write_config(CFG.format(fitness="counted_mixed", population=4, generations=1))
+    addr = f"tcp://127.0.0.1:{free_port()}"
+    res = CliRunner().invoke(main, ["evolve", str(cfg), "--scheduler", addr, "--run-dir", str(tmp_path / "r"), "-q"])
+    assert res.exit_code == 2, res.output
+    assert res.stderr.strip().startswith(f"error: cannot reach the Dask scheduler at {addr}")
+
+
+@pytest.mark.parametrize("cluster", [{"NATSEL_TEST_LOG": "calls.log", "NATSEL_TEST_RELEASE": "release"}],
+                         indirect=True)
+def test_scheduler_loss_stops_cleanly_and_the_run_resumes(cluster, write_config, tmp_path):
+    cfg = natsel.load_config(write_config(CFG.format(fitness="held", population=4, generations=2)))
+    cfg.executor.type, cfg.executor.scheduler = "dask", cluster.address
+    log = tmp_path / "calls.log"
+    box: dict = {}
+
+    def go() -> None:
+        try:
+            natsel.evolve(cfg, tmp_path / "run", progress=False, plots=False)
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            box["error"] = exc
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    end = time.monotonic() + 60
+    while not (log.exists() and len(log.read_text().splitlines()) >= 2) and time.monotonic() < end:
+        time.sleep(0.05)
+    started = time.monotonic()
+    cluster.scheduler.kill()
+    cluster.scheduler.wait(10)
+    thread.join(120)
+    assert not thread.is_alive(), "evolve must not hang when the scheduler dies"
+    from natsel.executors._base import ExecutorLost
+
+    assert isinstance(box.get("error"), ExecutorLost), box
+    assert time.monotonic() - started < 90
+    partial = natsel.load_run(tmp_path / "run")
+    assert partial.status == "interrupted"
+    (tmp_path / "release").touch()
+    cfg.executor.type, cfg.executor.scheduler = "local", None  # resume on this machine
+    done = natsel.evolve(cfg, tmp_path / "run", progress=False)
+    assert done.status == "finished" and all(t["status"] in ("ok", "cached") for t in done.trials)
