@@ -33,7 +33,7 @@ TRAINING_KEYS = {
     "max_epochs", "patience", "max_training_time", "grace", "metric", "task",
     "steps_per_execution",
 }
-EXECUTOR_KEYS = {"type", "scheduler", "retries", "gpu"}
+EXECUTOR_KEYS = {"type", "scheduler", "retries", "gpu", "timeout"}
 GENE_KEYS = {"choices", "low", "high", "step", "log", "type", "value", "repeat", "digits"}
 METRICS = {"accuracy": True, "f1": True, "auc": True, "loss": False, "mae": False, "mse": False}
 
@@ -57,6 +57,7 @@ class ExecutorSettings:
     scheduler: str | None = None
     retries: int = 2
     gpu: bool = False
+    timeout: float = 20.0  # seconds to wait for the scheduler when connecting
 
 
 @dataclass
@@ -372,6 +373,8 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
         e.type = "dask"
     if "retries" in ex:
         e.retries = v.number(ex["retries"], ("executor", "retries"), integer=True, low=0)
+    if "timeout" in ex:
+        e.timeout = v.number(ex["timeout"], ("executor", "timeout"), low=0, low_open=True)
     if "gpu" in ex:
         if not isinstance(ex["gpu"], bool):
             raise v.err(("executor", "gpu"), "'gpu' must be true or false")

@@ -71,7 +71,8 @@ def make_executor(cfg: Config, spec: dict[str, Any], payload: Any) -> Executor:
         from natsel.executors._dask import DaskExecutor
 
         return DaskExecutor(cfg.executor.scheduler or "", spec, payload, retries=cfg.executor.retries,
-                            gpu=cfg.executor.gpu, hard_limit=cfg.training.max_training_time + cfg.training.grace)
+                            gpu=cfg.executor.gpu, hard_limit=cfg.training.max_training_time + cfg.training.grace,
+                            connect_timeout=cfg.executor.timeout)
     if cfg.workers == 0:
         return InlineExecutor(spec, payload)
 

@@ -271,10 +271,10 @@ def train_fully(init: dict[str, Any], on_epoch: Any) -> dict[str, Any]:
                         swarm=init.get("swarm"))
     val = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])
     test = score(model, data["x_test"], data["y_test"], data["task"], data["n_classes"])
-    # a plain functional model (an AdaSwarm model's weights, without its training step) loads anywhere
-    plain = keras.Model(model.inputs, model.outputs)
-    plain.compile(loss=model.loss if isinstance(model.loss, str) else "mse")
-    plain.save(init["model_path"])
+    if type(model) is keras.Model:
+        model.save(init["model_path"])  # with its optimizer state: training can go on after loading
+    else:  # AdaSwarm: save a plain functional model with the same layers, so it loads without natsel
+        keras.Model(model.inputs, model.outputs).save(init["model_path"])
     return {"epochs": info["epochs"], "timed_out": info["timed_out"], "validation": val, "test": test,
             "history": {"train loss": info["history"]["loss"], "validation loss": info["history"]["es_loss"]},
             "seconds": time.monotonic() - start}

@@ -80,7 +80,9 @@ def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | 
     cfg.raw["evolution"] = evo
     if workers is not None:
         if workers == 0 and cfg.data is not None:
-            raise click.UsageError("--workers 0 runs Python fitness in-process; Keras training needs workers >= 1")
+            from natsel._errors import ConfigError
+
+            raise ConfigError("--workers 0 runs Python fitness in-process; Keras training needs workers >= 1")
         cfg.workers = workers
     if scheduler:
         cfg.executor.type, cfg.executor.scheduler = "dask", scheduler

@@ -127,7 +127,7 @@ def test_unreachable_scheduler_is_one_line(write_config, tmp_path):
 
     from natsel.cli import main
 
-    cfg = write_config(CFG.format(fitness="counted_mixed", population=4, generations=1))
+    cfg = write_config(CFG.format(fitness="counted_mixed", population=4, generations=1) + "executor: {timeout: 2}\n")
     addr = f"tcp://127.0.0.1:{free_port()}"
     res = CliRunner().invoke(main, ["evolve", str(cfg), "--scheduler", addr, "--run-dir", str(tmp_path / "r"), "-q"])
     assert res.exit_code == 2, res.output

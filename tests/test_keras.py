@@ -102,3 +102,11 @@ def test_evolve_on_iris_records_every_trial(tmp_path, write_config):
     assert len(shown) == sum(t["status"] == "ok" for t in run.trials)
     assert all(r["seconds"] > 0 and r["status"] == "ok" for r in shown)
     assert all(np.isfinite(r["metrics"]["loss"]) for r in shown)
+
+
+def test_quickstart_config_reaches_095_on_digits(tmp_path):
+    """The README's first command, shortened to 3 generations."""
+    res = CliRunner().invoke(main, ["evolve", "configs/quickstart.yaml", "--run-dir", str(tmp_path / "run"), "-q",
+                                    "--generations", "3"])
+    assert res.exit_code == 0, res.output
+    assert natsel.load_run(tmp_path / "run").best["fitness"] > 0.95
