@@ -26,9 +26,9 @@ import numpy as np
 from natsel import __version__
 from natsel._config import Config, load_config
 from natsel._errors import ConfigError, RunDirError
-from natsel._genetic import initial_population, next_generation, summarize
+from natsel._genetic import initial_population, next_generation
 from natsel._run import Run, compute_history, pick_best
-from natsel._store import DONE, RunStore, SharedCache, is_run_dir
+from natsel._store import RunStore, SharedCache, is_run_dir
 from natsel.executors._base import Executor, ExecutorLost, Task
 
 
@@ -314,5 +314,3 @@ def _write_summaries(cfg: Config, store: RunStore) -> None:
     history = compute_history(trials, cfg.maximize)
     store.write_summaries(history, pick_best(trials, cfg.maximize))
 
-
-__all__ = ["evolve", "summarize", "trial_seed", "DONE"]

@@ -105,7 +105,14 @@ class LocalPool(Executor):
         self._reap()
 
     def _reap(self) -> None:
-        self._retired = [p for p in self._retired if p.is_alive() or (p.join(0) and False)]
+        """Join retired workers that have exited (no zombies); keep the ones still shutting down."""
+        still = []
+        for p in self._retired:
+            if p.is_alive():
+                still.append(p)
+            else:
+                p.join(0)
+        self._retired = still
 
     def _retire(self, w: _Worker) -> None:
         try:
