@@ -65,3 +65,10 @@ def held(genome: dict) -> float:
     while release and not os.path.exists(release) and time.monotonic() < end:
         time.sleep(0.01)
     return mixed(genome)
+
+
+def visible_gpu(genome: dict) -> dict:
+    """Reports the CUDA_VISIBLE_DEVICES this process was started with, and its pid."""
+    _log(genome)
+    return {"fitness": float(genome["x"]), "gpu": os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
+            "pid": os.getpid()}

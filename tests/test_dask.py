@@ -168,3 +168,33 @@ def test_scheduler_loss_stops_cleanly_and_the_run_resumes(cluster, write_config,
     cfg.executor.type, cfg.executor.scheduler = "local", None  # resume on this machine
     done = natsel.evolve(cfg, tmp_path / "run", progress=False)
     assert done.status == "finished" and all(t["status"] in ("ok", "cached") for t in done.trials)
+
+
+def test_gpu_trials_only_run_on_workers_with_a_gpu_resource(tmp_path, write_config):
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    log = open(tmp_path / "cluster.log", "w")  # noqa: SIM115 - closed below
+    procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                              stdout=log, stderr=log, env=env)]
+    try:
+        for extra in (["--resources", "GPU=1", "--name", "gpu"], ["--name", "cpu"]):
+            procs.append(subprocess.Popen([DASK, "worker", address, "--nthreads", "1", "--no-nanny",
+                                           "--no-dashboard", *extra], stdout=log, stderr=log, env=env))
+        with distributed.Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+        cfg = natsel.load_config(write_config("""
+        fitness: helpers:visible_gpu
+        executor: {type: dask, scheduler: ADDR, gpu: true}
+        evolution: {population: 6, generations: 1}
+        space:
+          x: {low: 0, high: 1000}
+        """.replace("ADDR", address)))
+        run = natsel.evolve(cfg, tmp_path / "run", progress=False)
+        pids = {t["metrics"]["pid"] for t in run.trials if t["status"] == "ok"}
+        assert pids == {procs[1].pid}  # every trial ran on the worker that has GPU=1
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(10)
+        log.close()

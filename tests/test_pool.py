@@ -175,3 +175,20 @@ def test_ctrl_c_stops_workers_and_the_run_resumes(write_config, tmp_path):
     for t in resumed.trials:
         if t["id"] in done_before:  # nothing finished was evaluated again
             assert t["finished"] == done_before[t["id"]]["finished"]
+
+
+def test_gpus_pin_each_worker_before_it_starts(write_config, tmp_path):
+    cfg = write_config("""
+    fitness: helpers:visible_gpu
+    workers: 2
+    gpus: [3, 5]
+    max_trials_per_worker: 2
+    evolution: {population: 8, generations: 1}
+    space:
+      x: {low: 0, high: 1000}
+    """)
+    run = natsel.evolve(natsel.load_config(cfg), tmp_path / "run", progress=False)
+    seen = {(t["metrics"]["pid"], t["metrics"]["gpu"]) for t in run.trials if t["status"] == "ok"}
+    assert {gpu for _, gpu in seen} == {"3", "5"}  # worker slot i gets gpus[i % 2], replacements too
+    assert len({pid for pid, _ in seen}) >= 4  # recycled every 2 trials: the pinning survives recycling
+    assert all(len({g for p, g in seen if p == pid}) == 1 for pid, _ in seen)
