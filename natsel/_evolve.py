@@ -286,7 +286,10 @@ def _run_generation(cfg: Config, store: RunStore, ex: Executor, g: int, bars: _B
             queued.add(r["key"])
             tasks.append(Task(r["id"], r["genome"], r["key"], trial_seed(cfg.seed, r["key"])))
     bar = bars.trials(len(tasks), g)
-    best: float | None = None
+    so_far = pick_best(store.trials(), cfg.maximize) if bar is not None else None
+    best: float | None = so_far["fitness"] if so_far else None
+    if bar is not None and best is not None:
+        bar.set_postfix(best=f"{best:.4g}")
     for res in ex.run(tasks):
         store.finish(res.trial_id, res.status, res.fitness, res.metrics, res.seconds, res.error, res.started, res.extra)
         if res.fitness is not None and math.isfinite(res.fitness):
