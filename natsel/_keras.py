@@ -201,15 +201,23 @@ def train(genome: dict[str, Any], data: dict[str, Any], training: dict[str, Any]
     return model, info
 
 
+#: PSO weight training scores particles on at most this many training rows (a fixed, seeded subset).
+PSO_MAX_ROWS = 4096
+
+
 def _train_pso(model: Any, g: dict[str, Any], data: dict[str, Any], training: dict[str, Any], seed: int,
                swarm: dict[str, Any] | None, start: float) -> dict[str, Any]:
     from natsel.swarm import SwarmOptions
     from natsel.swarm.keras import pso_train
 
     opts = {"velocity_clamp": 0.5, **((swarm or {}).get("pso") or {})}
+    max_rows = int(opts.pop("max_rows", PSO_MAX_ROWS))
     options = SwarmOptions(n_particles=int(g["pso_particles"]), iterations=int(g["pso_iterations"]), **opts)
-    result = pso_train(model, data["x_train"], data["y_train"], data["task"], options, seed,
-                       deadline=start + float(training["max_training_time"]))
+    x, y = data["x_train"], data["y_train"]
+    if len(x) > max_rows:  # the batched pass holds particles x rows x units: score a fixed seeded subset
+        keep = np.sort(np.random.default_rng(seed).choice(len(x), max_rows, replace=False))
+        x, y = x[keep], y[keep]
+    result = pso_train(model, x, y, data["task"], options, seed, deadline=start + float(training["max_training_time"]))
     return {"epochs": 0, "timed_out": result.stopped == "deadline", "history": {"loss": result.cost_history},
             "train_seconds": time.monotonic() - start, "cost_history": result.cost_history,
             "cost_axis": "iteration", "swarm_iterations": result.iterations, "overshoot": None,

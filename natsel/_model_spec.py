@@ -77,7 +77,7 @@ def validate_keras_config(cfg: Config, v: _V) -> None:
 
 SWARM_OPTIONS = {
     "pso": {"c1": float, "c2": float, "w_start": float, "w_end": float, "beta": float, "velocity_clamp": float,
-            "patience": int, "tol": float},
+            "patience": int, "tol": float, "max_rows": int},
     "adaswarm": {"c1": float, "c2": float, "beta": float, "eta": float, "particles": int, "iterations": int,
                  "spread": float, "init": ("target", "output"), "loss": ("mse", "mae", "binary_crossentropy",
                                                                            "sparse_categorical_crossentropy")},

@@ -112,3 +112,25 @@ def test_swarm_config_evolves_and_records_cost_histories(tmp_path):
     fig = fig_swarm_costs(run)
     plotted = sorted(len(line.get_ydata()) for ax in fig.axes for line in ax.lines)
     assert plotted == sorted(len(t["extra"]["cost_history"]) for t in swarm_trials(run))
+
+
+def test_pso_trainer_scores_a_fixed_subset_of_large_training_sets(monkeypatch):
+    import natsel._keras as nk
+    from natsel.executors import Task
+
+    seen = []
+    import natsel.swarm.keras as sk
+
+    real = sk.pso_train
+
+    def spy(model, x, y, *args, **kwargs):
+        seen.append(len(x))
+        return real(model, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(sk, "pso_train", spy)
+    data = load_dataset({"source": "digits"}, seed=0).search_payload()  # 970 training rows
+    run = nk.keras_objective({"training": {"max_epochs": 1, "patience": 0, "max_training_time": 60, "grace": 30,
+                                           "steps_per_execution": 0}, "metric": "accuracy", "threads": 2,
+                              "swarm": {"pso": {"max_rows": 300}}}, data)
+    res = run(Task(0, {"trainer": "pso", "neurons0": 16, "pso_particles": 8, "pso_iterations": 5}, "k", 0))
+    assert res.status == "ok" and seen == [300]
