@@ -30,3 +30,16 @@ class RunDirError(NatselError):
 
 class WorkerStartError(NatselError):
     """A worker process could not start (its objective or TensorFlow failed to load)."""
+
+
+def refuse_in_bootstrapping_child(what: str) -> None:
+    """Fail at once when called while a spawned process is still importing its parent's script.
+
+    That happens when a script calls natsel without ``if __name__ == "__main__":``: every worker
+    would re-run the script and start a search of its own.
+    """
+    import multiprocessing as mp
+
+    if mp.parent_process() is not None and getattr(mp.current_process(), "_inheriting", False):
+        raise RuntimeError(f"{what} was called while a worker process was starting: the script that calls "
+                           "natsel must guard the call with: if __name__ == '__main__':")

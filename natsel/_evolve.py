@@ -25,7 +25,7 @@ import numpy as np
 
 from natsel import __version__
 from natsel._config import Config, load_config
-from natsel._errors import ConfigError, RunDirError
+from natsel._errors import ConfigError, RunDirError, refuse_in_bootstrapping_child
 from natsel._genetic import initial_population, next_generation
 from natsel._run import Run, compute_history, pick_best
 from natsel._store import RunStore, SharedCache, is_run_dir
@@ -176,6 +176,7 @@ def evolve(
     >>> run = natsel.evolve("configs/mixed.yaml", progress=False)  # doctest: +SKIP
     >>> run.fittest  # doctest: +SKIP
     """
+    refuse_in_bootstrapping_child("natsel.evolve()")
     cfg = load_config(config) if isinstance(config, (str, Path)) else config
     if cfg.workers == 0 and cfg.fitness is None and cfg.executor.type == "local":
         raise ConfigError("workers: 0 runs plain-Python fitness in-process; Keras training needs workers >= 1",

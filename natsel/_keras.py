@@ -180,7 +180,8 @@ def train(genome: dict[str, Any], data: dict[str, Any], training: dict[str, Any]
 
     ``trainer: pso`` trains the weights with a particle swarm instead of back-propagation."""
     keras = _import_keras()
-    keras.backend.clear_session()
+    # No clear_session() here: the objective clears after every trial (each clear costs ~0.25 s of
+    # garbage collection), and a fresh process starts clear.
     keras.utils.set_random_seed(seed)
     g = full_genome(genome)
     batch = int(g["batch_size"])
@@ -237,6 +238,7 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
     """Score a genome: train on train (early-stopping split held out), measure on validation."""
     _import_keras(int(spec.get("threads") or 0) or None)
     training, metric = spec["training"], spec["metric"]
+    free_memory = bool(spec.get("free_memory", True))  # gc.collect() in clear_session (bench/pool.py compares)
 
     def run(task: Task) -> Result:
         start, wall = time.perf_counter(), time.time()
@@ -246,7 +248,7 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
         except Exception as exc:  # noqa: BLE001 - a network that cannot be built or trained fails its trial
             return Result(task.trial_id, "failed", None, {}, time.perf_counter() - start, error_line(exc), wall)
         finally:
-            _import_keras().backend.clear_session()
+            _import_keras().backend.clear_session(free_memory=free_memory)
         fitness = scores.get(metric, float("nan"))
         status = "timeout" if info["timed_out"] else "ok"
         if not np.isfinite(fitness):

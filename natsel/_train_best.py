@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from natsel._config import load_config
-from natsel._errors import NatselError, RunDirError
+from natsel._errors import NatselError, RunDirError, refuse_in_bootstrapping_child
 from natsel._run import Run, _ok
 from natsel._store import DONE, atomic_write_bytes
 
@@ -38,6 +38,7 @@ def train_best(
     >>> info = natsel.train_best("runs/quickstart-20261123-150000")  # doctest: +SKIP
     >>> info["test"]["accuracy"]  # doctest: +SKIP
     """
+    refuse_in_bootstrapping_child("natsel.train_best()")
     run = Run(run_dir)
     chosen = _choose(run, trial)
     base = run.meta.get("base_dir")
@@ -55,11 +56,11 @@ def train_best(
                 "steps_per_execution": cfg.training.steps_per_execution}
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp_model = out_dir / f".best_model.{os.getpid()}.keras"
-    init = {"parent_pid": os.getpid(), "genome": chosen["genome"], "payload": dataset.final_payload(),
+    init = {"parent_pid": os.getpid(), "genome": chosen["genome"],
             "training": training, "seed": seed, "model_path": str(tmp_model), "threads": cfg.threads or None,
             "swarm": cfg.swarm}
     try:
-        info = _run_worker(init, epochs, progress)
+        info = _run_worker(init, dataset.final_payload(), epochs, progress)
         model_path = out_dir / "best_model.keras"
         os.replace(tmp_model, model_path)
     finally:
@@ -89,7 +90,7 @@ def _choose(run: Run, trial: int | None) -> dict[str, Any]:
     raise RunDirError(f"{run.path} has no trial {trial}")
 
 
-def _run_worker(init: dict[str, Any], epochs: int, progress: bool) -> dict[str, Any]:
+def _run_worker(init: dict[str, Any], payload: dict[str, Any], epochs: int, progress: bool) -> dict[str, Any]:
     from natsel._worker import train_best_main
 
     ctx = mp.get_context("spawn")
@@ -112,7 +113,12 @@ def _run_worker(init: dict[str, Any], epochs: int, progress: bool) -> dict[str, 
                 msg = parent.recv()
             except EOFError:
                 raise TrainingError(f"the training process died (exit code {proc.exitcode})") from None
-            if msg[0] == "epoch" and bar is not None:
+            if msg[0] == "hello":  # the data goes over this pipe, never in the spawn arguments (see _worker)
+                try:
+                    parent.send(("payload", payload))
+                except OSError:
+                    raise TrainingError(f"the training process died (exit code {proc.exitcode})") from None
+            elif msg[0] == "epoch" and bar is not None:
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in msg[2].items() if k in ("loss", "val_loss")})
             elif msg[0] == "done":

@@ -38,6 +38,25 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+_GONE = object()
+
+
+def _receive_payload(conn: Connection) -> Any:
+    """Say hello, then receive the data over our own pipe.
+
+    The data never travels in the spawn arguments: CPython's parent keeps the child's end of the
+    spawn pipe open until it has written everything, so a child that died before reading a payload
+    larger than the pipe buffer would leave the parent blocked in write() forever. On our pipe a
+    dead child is a broken pipe, which the parent handles.
+    """
+    try:
+        conn.send(("hello", os.getpid()))
+        msg = conn.recv()
+    except (EOFError, OSError):
+        return _GONE
+    return msg[1]
+
+
 def worker_main(conn: Connection, init: dict[str, Any]) -> None:
     """Entry point of a worker process (spawned by :class:`natsel.executors.LocalPool`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -45,8 +64,11 @@ def worker_main(conn: Connection, init: dict[str, Any]) -> None:
     os.environ.update(init.get("env", {}))
     from natsel._objective import build_objective, error_line
 
+    payload = _receive_payload(conn)
+    if payload is _GONE:
+        return
     try:
-        objective = build_objective(init["objective"], init.get("payload"))
+        objective = build_objective(init["objective"], payload)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which stops the run
         conn.send(("init_error", error_line(exc)))
         conn.close()
@@ -77,10 +99,13 @@ def train_best_main(conn: Connection, init: dict[str, Any]) -> None:
     _die_with_parent(init["parent_pid"])
     from natsel._objective import error_line
 
+    payload = _receive_payload(conn)
+    if payload is _GONE:
+        return
     try:
         from natsel._keras import train_fully
 
-        info = train_fully(init, lambda n, logs: conn.send(("epoch", n, logs)))
+        info = train_fully({**init, "payload": payload}, lambda n, logs: conn.send(("epoch", n, logs)))
         conn.send(("done", info))
     except Exception as exc:  # noqa: BLE001 - reported to the parent in one line
         conn.send(("error", error_line(exc)))

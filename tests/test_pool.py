@@ -192,3 +192,21 @@ def test_gpus_pin_each_worker_before_it_starts(write_config, tmp_path):
     assert {gpu for _, gpu in seen} == {"3", "5"}  # worker slot i gets gpus[i % 2], replacements too
     assert len({pid for pid, _ in seen}) >= 4  # recycled every 2 trials: the pinning survives recycling
     assert all(len({g for p, g in seen if p == pid}) == 1 for pid, _ in seen)
+
+
+def test_a_script_without_main_guard_fails_fast_instead_of_hanging(tmp_path):
+    """A worker that dies while starting must not leave the parent blocked writing the data to it.
+
+    Without the ``__main__`` guard every spawned worker re-runs the script and dies at start-up; the
+    digits payload (~600 KB) is far larger than a pipe buffer.
+    """
+    script = tmp_path / "search.py"
+    script.write_text(
+        "import natsel\n"
+        "cfg = natsel.config_from_dict({'data': {'source': 'digits'}, 'workers': 1,\n"
+        "    'evolution': {'population': 2, 'generations': 1}, 'space': {'neurons0': [8, 16]}})\n"
+        f"natsel.evolve(cfg, {str(tmp_path / 'run')!r}, progress=False)\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "workers keep dying before they are ready" in proc.stderr
+    assert "if __name__ == '__main__':" in proc.stderr

@@ -84,12 +84,7 @@ class LocalPool(Executor):
 
         index = self._free_index()
         parent_conn, child_conn = self.ctx.Pipe()
-        init = {
-            "parent_pid": os.getpid(),
-            "objective": self.objective,
-            "payload": self.payload,
-            "env": self.env(index),
-        }
+        init = {"parent_pid": os.getpid(), "objective": self.objective, "env": self.env(index)}  # small: see _worker
         proc = self.ctx.Process(target=worker_main, args=(child_conn, init), daemon=True, name=f"natsel-worker-{index}")
         proc.start()
         child_conn.close()
@@ -165,6 +160,11 @@ class LocalPool(Executor):
             if msg is None:
                 w.proc.join(1.0)
                 yield from self._died(w)
+            elif msg[0] == "hello":
+                try:
+                    w.conn.send(("payload", self.payload))
+                except OSError:  # it died while receiving: handled as a death on the next poll
+                    pass
             elif msg[0] == "ready":
                 w.ready = True
                 self._start_failures = 0
@@ -195,7 +195,8 @@ class LocalPool(Executor):
             self._start_failures += 1
             if self._start_failures >= MAX_START_FAILURES:
                 self.close(cancel=True)
-                raise WorkerStartError(f"workers keep dying before they are ready ({reason})")
+                raise WorkerStartError(f"workers keep dying before they are ready ({reason}); if natsel is called "
+                                       "from a script, guard the call with: if __name__ == '__main__':")
         if task is not None:
             yield Result(task.trial_id, "failed", seconds=time.monotonic() - started, error=f"worker died: {reason}")
 
