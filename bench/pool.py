@@ -7,6 +7,8 @@
    (wall x workers), and per-trial overhead outside ``fit`` (model build + scoring, and dispatch).
 2. Worker RSS over many small trainings, without recycling and with recycling every 25 trials.
 3. ``steps_per_execution``: seconds per epoch with 1 vs natsel's choice on a 10k x 100 synthetic set.
+4. ``clear_session`` after each trial with and without its forced ``gc.collect()`` (natsel's
+   default: without): time outside ``fit`` and RSS growth per trial, 60 digits trainings each.
 """
 
 from __future__ import annotations
@@ -65,6 +67,24 @@ def spe(data: dict) -> tuple[float, float]:
     return out[0], out[1]
 
 
+def clear_modes(data: dict, n: int = 60) -> dict[bool, tuple[float, float, float]]:
+    out = {}
+    for free_memory in (True, False):
+        s = spec(threads=2, max_epochs=3)
+        s["free_memory"] = free_memory
+        pool = LocalPool(s, data, workers=1, max_trials_per_worker=10**6)
+        try:
+            t0 = time.perf_counter()
+            res = list(pool.run([Task(i, {"neurons0": 32 + i % 8, "batch_size": 32}, str(i), i) for i in range(n)]))
+            wall = time.perf_counter() - t0
+        finally:
+            pool.close()
+        outside = statistics.mean(r.seconds - r.metrics["train_seconds"] for r in res[5:])
+        growth = (res[-1].metrics["rss_mb"] - res[5].metrics["rss_mb"]) / (n - 6)
+        out[free_memory] = (wall, outside, growth)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=16)
@@ -88,6 +108,12 @@ def main() -> None:
     one_step, auto = spe(syn)
     print(f"\nsteps_per_execution on 10k x 100: {one_step:.3f} s/epoch with 1, {auto:.3f} with natsel's choice "
           f"({one_step / auto:.2f}x)")
+    modes = clear_modes(digits)
+    print("\nclear_session after each of 60 trials (1 worker): wall s, s outside fit, RSS MiB growth per trial")
+    for fm, label in ((True, "with gc.collect()"), (False, "without (default)")):
+        wall, outside, growth = modes[fm]
+        print(f"  {label:>18}: {wall:6.1f} {outside:6.3f} {growth:+.2f}")
+    print(f"  speed-up without gc.collect(): {modes[True][0] / modes[False][0]:.2f}x")
 
 
 if __name__ == "__main__":
