@@ -18,6 +18,7 @@ from typing import Any
 
 from natsel._errors import ConfigError
 from natsel._genetic import CROSSOVERS, GASettings
+from natsel._metrics import DIRECTION as METRICS
 from natsel._space import Choice, Fixed, FloatRange, Gene, IntRange, SearchSpace, canonical, expand_names
 from natsel._yaml import Located, load_yaml, loads_yaml
 
@@ -35,7 +36,6 @@ TRAINING_KEYS = {
 }
 EXECUTOR_KEYS = {"type", "scheduler", "retries", "gpu", "timeout"}
 GENE_KEYS = {"choices", "low", "high", "step", "log", "type", "value", "repeat", "digits"}
-METRICS = {"accuracy": True, "f1": True, "auc": True, "loss": False, "mae": False, "mse": False}
 
 
 @dataclass

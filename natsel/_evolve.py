@@ -195,6 +195,7 @@ def evolve(
     own_executor = executor is None
     try:
         ex = executor or make_executor(cfg, spec, payload)
+        best_fitness: float | None = (store.read_json("best.json") or {}).get("fitness")
         try:
             for g in range(start_gen, cfg.generations):
                 if not store.generation(g):
@@ -203,12 +204,14 @@ def evolve(
                         status = "exhausted"
                         break
                     store.add_planned(g, planned)
-                _run_generation(cfg, store, ex, g, bars)
-                _write_summaries(cfg, store)
-                if plots:
-                    _plot_generation(store.path)
-                if on_generation is not None:
-                    on_generation(Run(store.path))
+                _run_generation(cfg, store, ex, g, bars, best_fitness)
+                best_fitness = _write_summaries(cfg, store)
+                if plots or on_generation is not None:
+                    run = Run(store.path)
+                    if plots:
+                        _plot_generation(run)
+                    if on_generation is not None:
+                        on_generation(run)
                 if bars.gen is not None:
                     bars.gen.update(1)
         except BaseException:
@@ -238,12 +241,12 @@ def evolve(
     return Run(path)
 
 
-def _plot_generation(path: Path) -> None:
+def _plot_generation(run: Run) -> None:
     """Redraw the fitness plot; a plotting problem is reported once and never stops the search."""
     from natsel._plot import write_fitness_plot
 
     try:
-        write_fitness_plot(Run(path))
+        write_fitness_plot(run)
     except Exception as exc:  # noqa: BLE001 - plotting must not cost the user their search
         if not getattr(_plot_generation, "warned", False):
             print(f"natsel: could not draw the fitness plot: {exc}", file=sys.stderr)
@@ -273,7 +276,9 @@ def _plan(cfg: Config, store: RunStore, g: int) -> list[tuple[str, dict[str, Any
     return [(cfg.space.key(p.genome), p.genome, p.origin) for p in planned]
 
 
-def _run_generation(cfg: Config, store: RunStore, ex: Executor, g: int, bars: _Bars) -> None:
+def _run_generation(cfg: Config, store: RunStore, ex: Executor, g: int, bars: _Bars,
+                    best: float | None = None) -> None:
+    """Evaluate generation ``g``'s pending trials; ``best`` (so far) seeds the progress bar."""
     rows = [r for r in store.generation(g) if r["status"] == "pending"]
     tasks: list[Task] = []
     later: list[dict[str, Any]] = []
@@ -287,8 +292,6 @@ def _run_generation(cfg: Config, store: RunStore, ex: Executor, g: int, bars: _B
             queued.add(r["key"])
             tasks.append(Task(r["id"], r["genome"], r["key"], trial_seed(cfg.seed, r["key"])))
     bar = bars.trials(len(tasks), g)
-    so_far = pick_best(store.trials(), cfg.maximize) if bar is not None else None
-    best: float | None = so_far["fitness"] if so_far else None
     if bar is not None and best is not None:
         bar.set_postfix(best=f"{best:.4g}")
     for res in ex.run(tasks):
@@ -313,8 +316,10 @@ def _finish_cached(store: RunStore, row: dict[str, Any]) -> None:
                  extra={"source_trial": hit.get("id"), "source_status": hit["status"]})
 
 
-def _write_summaries(cfg: Config, store: RunStore) -> None:
+def _write_summaries(cfg: Config, store: RunStore) -> float | None:
+    """Rewrite history.json and best.json from the trials; returns the best fitness so far."""
     trials = store.trials()
-    history = compute_history(trials, cfg.maximize)
-    store.write_summaries(history, pick_best(trials, cfg.maximize))
+    best = pick_best(trials, cfg.maximize)
+    store.write_summaries(compute_history(trials, cfg.maximize), best)
+    return best["fitness"] if best else None
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-#: metric name -> larger is better
+#: metric name -> larger is better (the config's `training.metric` accepts exactly these)
 DIRECTION = {"accuracy": True, "f1": True, "auc": True, "loss": False, "mae": False, "mse": False}
-CLASSIFICATION = ("accuracy", "f1", "auc", "loss")
-REGRESSION = ("loss", "mae", "mse")
 
 
 def _auc_binary(y: np.ndarray, score: np.ndarray) -> float:

@@ -63,9 +63,6 @@ class Gene:
         """How many distinct values the gene can take (``math.inf`` for float ranges)."""
         raise NotImplementedError
 
-    def describe(self) -> dict[str, Any]:
-        raise NotImplementedError
-
 
 @dataclass(frozen=True)
 class Fixed(Gene):
@@ -87,9 +84,6 @@ class Fixed(Gene):
     @property
     def size(self) -> float:
         return 1
-
-    def describe(self) -> dict[str, Any]:
-        return {"type": "fixed", "value": self.value}
 
 
 @dataclass(frozen=True)
@@ -122,9 +116,6 @@ class Choice(Gene):
     @property
     def size(self) -> float:
         return len(self.values)
-
-    def describe(self) -> dict[str, Any]:
-        return {"type": "choice", "values": list(self.values)}
 
 
 @dataclass(frozen=True)
@@ -192,9 +183,6 @@ class IntRange(_Range):
     def size(self) -> float:
         return int((self.high - self.low) // self.step) + 1
 
-    def describe(self) -> dict[str, Any]:
-        return {"type": "int", "low": self.low, "high": self.high, "step": self.step, "log": self.log}
-
 
 @dataclass(frozen=True)
 class FloatRange(_Range):
@@ -213,9 +201,6 @@ class FloatRange(_Range):
     @property
     def size(self) -> float:
         return 1 if self.low == self.high else math.inf
-
-    def describe(self) -> dict[str, Any]:
-        return {"type": "float", "low": self.low, "high": self.high, "log": self.log, "digits": self.digits}
 
 
 class SearchSpace:
@@ -266,9 +251,6 @@ class SearchSpace:
 
     def key(self, genome: Mapping[str, Any]) -> str:
         return genome_key(genome)
-
-    def describe(self) -> dict[str, Any]:
-        return {g.name: g.describe() for g in self.genes}
 
 
 def expand_names(name: str, repeat: int) -> Sequence[str]:
