@@ -73,6 +73,7 @@ class Config:
     training: Training = field(default_factory=Training)
     ga: GASettings = field(default_factory=GASettings)
     generations: int = 10
+    file_generations: int = 10  # what the file said (``generations`` may be overridden)
     initial_genome: dict[str, Any] | None = None
     workers: int = 1
     max_trials_per_worker: int = 50
@@ -85,6 +86,11 @@ class Config:
     source_text: str = ""
     source_name: str = "<config>"
     raw: dict[str, Any] = field(default_factory=dict)
+    #: settings given outside the file (``--seed``, ``--population``, ``--generations``); stored in the run
+    overrides: dict[str, Any] = field(default_factory=dict)
+    #: the task the data turned out to be (``training.task: auto`` is resolved when the data is loaded)
+    resolved_task: str | None = None
+    doc: Located | None = field(default=None, repr=False)
 
     @property
     def maximize(self) -> bool:
@@ -95,10 +101,38 @@ class Config:
         return METRICS[self.metric]
 
     @property
+    def task(self) -> str:
+        """The Keras task: the config's ``training.task``, or what the data resolved ``auto`` to."""
+        return self.resolved_task or self.training.task
+
+    @property
     def metric(self) -> str:
         if self.training.metric:
             return self.training.metric
-        return "loss" if self.training.task == "regression" else "accuracy"
+        return "loss" if self.task == "regression" else "accuracy"
+
+    def resolve_task(self, task: str) -> None:
+        """Record the task inferred from the data; a metric that cannot score it is a config error."""
+        self.resolved_task = task
+        _check_metric_fits(self.training.metric, task, self._where(("training", "metric")))
+
+    def override(self, *, seed: int | None = None, population: int | None = None,
+                 generations: int | None = None) -> Config:
+        """Settings from outside the file (the command line); a run stores them, later commands reuse them."""
+        from dataclasses import replace
+
+        if seed is not None:
+            self.seed = self.raw["seed"] = self.overrides["seed"] = int(seed)
+        if population is not None:
+            self.ga = replace(self.ga, population=int(population))
+            self.raw["evolution"] = {**(self.raw.get("evolution") or {}), "population": int(population)}
+            self.overrides["population"] = int(population)
+        if generations is not None:
+            self.generations = self.overrides["generations"] = int(generations)
+        return self
+
+    def _where(self, path: tuple[Any, ...]) -> str:
+        return self.doc.where(path) if self.doc is not None else self.source_name
 
     def search_fingerprint(self) -> dict[str, Any]:
         """What must not change when a run is resumed (generations and workers may)."""
@@ -107,6 +141,19 @@ class Config:
         evo.pop("generations", None)
         raw["evolution"] = evo
         return raw
+
+
+#: which tasks each metric can score
+METRIC_TASKS = {"accuracy": ("multiclass", "binary"), "f1": ("multiclass", "binary"), "auc": ("multiclass", "binary"),
+                "loss": ("multiclass", "binary", "regression"), "mae": ("regression",), "mse": ("regression",)}
+
+
+def _check_metric_fits(metric: str | None, task: str, where: str) -> None:
+    if metric is None or task == "auto" or task in METRIC_TASKS[metric]:
+        return
+    kind = "regression" if task == "regression" else f"{task} classification"
+    fits = sorted(m for m, tasks in METRIC_TASKS.items() if task in tasks)
+    raise ConfigError(f"metric '{metric}' cannot score {kind} (the data's task); use one of {', '.join(fits)}", where)
 
 
 class _V:
@@ -249,15 +296,42 @@ def parse_space(v: _V, spec: Any, path: tuple[Any, ...] = ("space",)) -> SearchS
     return SearchSpace(genes)
 
 
+def _local_module_file(mod_name: str, base_dir: Path) -> Path | None:
+    """``base_dir/a/b.py`` (or ``base_dir/a/b/__init__.py``) for module ``a.b``, if it exists."""
+    stem = base_dir.joinpath(*mod_name.split("."))
+    for p in (stem.with_suffix(".py"), stem / "__init__.py"):
+        if p.is_file():
+            return p.resolve()
+    return None
+
+
+def _import_module(mod_name: str, base_dir: Path) -> Any:
+    """Import ``mod_name`` with the config's folder first on ``sys.path``.
+
+    A module of that name imported earlier from another folder (another project's ``fit.py``) is
+    not reused when the config's folder has its own.
+    """
+    base = str(base_dir)
+    if base in sys.path:
+        sys.path.remove(base)
+    sys.path.insert(0, base)
+    local = _local_module_file(mod_name, base_dir)
+    loaded = sys.modules.get(mod_name)
+    if local is not None and loaded is not None:
+        if Path(getattr(loaded, "__file__", None) or "").resolve() != local:
+            for name in [m for m in sys.modules if m == mod_name or m.startswith(mod_name + ".")]:
+                del sys.modules[name]
+            importlib.invalidate_caches()
+    return importlib.import_module(mod_name)
+
+
 def resolve_callable(ref: str, base_dir: Path) -> Any:
-    """Import ``package.module:function``; the config's folder is importable too."""
+    """Import ``package.module:function``; the config's folder is importable too (and comes first)."""
     if ":" not in ref:
         raise ValueError(f"'{ref}' must look like package.module:function")
     mod_name, _, attr = ref.partition(":")
-    if str(base_dir) not in sys.path:
-        sys.path.insert(0, str(base_dir))
     try:
-        module = importlib.import_module(mod_name)
+        module = _import_module(mod_name, base_dir)
     except Exception as exc:  # noqa: BLE001 - any import failure is the user's module
         raise ValueError(f"cannot import '{mod_name}': {exc.__class__.__name__}: {exc}") from None
     obj: Any = module
@@ -270,6 +344,55 @@ def resolve_callable(ref: str, base_dir: Path) -> Any:
     return obj
 
 
+def callable_identity(ref: str, base_dir: Path) -> dict[str, str]:
+    """Where ``module:function`` really lives: the module's absolute file and a hash of its source.
+
+    Two projects that both say ``fitness: fit:score`` name different functions; so does one project
+    after its ``fit.py`` changed. The shared genome cache is scoped by this identity.
+    """
+    import hashlib
+
+    mod_name = ref.partition(":")[0]
+    module = _import_module(mod_name, base_dir)
+    file = getattr(module, "__file__", None)
+    if not file:
+        return {"ref": ref, "module": mod_name}
+    path = Path(file).resolve()
+    return {"ref": ref, "file": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
+
+
+def stored_overrides(meta: dict[str, Any], run_path: Path) -> dict[str, Any]:
+    """The settings a run was started with beyond its config file (``--seed``, ``--population``, ...)."""
+    if "overrides" in meta:
+        return dict(meta["overrides"] or {})
+    # a run made before natsel stored them: what run.json says beyond the run's config.yaml
+    try:
+        raw = load_yaml(run_path / "config.yaml").data or {}
+    except (ConfigError, OSError):
+        return {}
+    evo = raw.get("evolution") or {} if isinstance(raw, dict) else {}
+    file = {"seed": raw.get("seed", Config.seed) if isinstance(raw, dict) else Config.seed,
+            "population": evo.get("population", GASettings.population),
+            "generations": evo.get("generations", Config.generations)}
+    return {k: meta[k] for k in file if meta.get(k) is not None and meta[k] != file[k]}
+
+
+def apply_run_settings(cfg: Config, meta: dict[str, Any], run_path: Path) -> Config:
+    """Give a config the settings its run was made with.
+
+    A run stores what it was started with beyond its config file (``--seed``, ``--population``,
+    ``--generations``) and the task the data resolved to; every later command (resume, train-best)
+    uses them. Settings given now win (a resume then checks that the search still matches).
+    """
+    keep = {k: v for k, v in stored_overrides(meta, run_path).items() if k not in cfg.overrides}
+    if "generations" in keep and cfg.generations != cfg.file_generations:
+        keep.pop("generations")  # changed through the API: an explicit extension
+    cfg.override(**{k: v for k, v in keep.items() if k in ("seed", "population", "generations")})
+    if meta.get("task"):
+        cfg.resolved_task = meta["task"]
+    return cfg
+
+
 def _validate(doc: Located, base_dir: Path, text: str) -> Config:
     v = _V(doc)
     raw = v.mapping(doc.data, (), "config")
@@ -277,7 +400,7 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
     if "space" not in raw:
         raise v.err((), "the config has no 'space' (the genes to search)")
     space = parse_space(v, raw["space"])
-    cfg = Config(name="run", space=space, base_dir=base_dir, source_text=text, source_name=doc.file, raw=raw)
+    cfg = Config(name="run", space=space, base_dir=base_dir, source_text=text, source_name=doc.file, raw=raw, doc=doc)
     if "name" in raw:
         cfg.name = v.string(raw["name"], ("name",))
         if os.sep in cfg.name or cfg.name.startswith("."):
@@ -317,6 +440,7 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
         t.metric = v.string(tr["metric"], p + ("metric",), set(METRICS))
     if "task" in tr:
         t.task = v.string(tr["task"], p + ("task",), {"auto", "multiclass", "binary", "regression"})
+    _check_metric_fits(t.metric, t.task, doc.where(p + ("metric",)))
     if "steps_per_execution" in tr:
         t.steps_per_execution = v.number(tr["steps_per_execution"], p + ("steps_per_execution",), integer=True, low=0)
 
@@ -327,7 +451,8 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
     if "population" in ev:
         ga["population"] = v.number(ev["population"], p + ("population",), integer=True, low=2)
     if "generations" in ev:
-        cfg.generations = v.number(ev["generations"], p + ("generations",), integer=True, low=1)
+        cfg.generations = cfg.file_generations = v.number(ev["generations"], p + ("generations",), integer=True,
+                                                          low=1)
     for rate in ("elitism", "breeding", "mutation"):
         if rate in ev:
             ga[rate] = v.number(ev[rate], p + (rate,), low=0, high=1)

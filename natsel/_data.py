@@ -16,6 +16,7 @@ import csv
 import gzip
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,21 @@ class Dataset:
     y_test: np.ndarray
     classes: list[Any] = field(default_factory=list)
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """A content hash of every split: equal only for the same rows, split the same way."""
+        import hashlib
+
+        h = hashlib.sha256(f"{self.task}:{self.n_classes}:{self.classes!r}".encode())
+        for a in (self.x_train, self.y_train, self.x_es, self.y_es, self.x_val, self.y_val, self.x_test, self.y_test):
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
+        return h.hexdigest()[:16]
+
     def _base(self) -> dict[str, Any]:
         return {"name": self.name, "task": self.task, "n_classes": self.n_classes,
-                "n_features": int(self.x_train.shape[1]), "classes": self.classes}
+                "n_features": int(self.x_train.shape[1]), "classes": self.classes, "fingerprint": self.fingerprint}
 
     def search_payload(self) -> dict[str, Any]:
         """What workers get during the search: train, early-stopping and validation. Never test."""

@@ -32,14 +32,34 @@ class WorkerStartError(NatselError):
     """A worker process could not start (its objective or TensorFlow failed to load)."""
 
 
-def refuse_in_bootstrapping_child(what: str) -> None:
-    """Fail at once when called while a spawned process is still importing its parent's script.
+#: Exit code of a spawned process that found itself re-running an unguarded script (see below).
+EXIT_UNGUARDED = 78
 
-    That happens when a script calls natsel without ``if __name__ == "__main__":``: every worker
-    would re-run the script and start a search of its own.
+UNGUARDED_MESSAGE = ("the script that calls natsel must guard the call with: if __name__ == '__main__': "
+                     "(natsel's worker processes import the script, and without the guard each would start a "
+                     "search of its own)")
+
+
+def in_bootstrapping_child() -> bool:
+    """True while a spawned process is still importing its parent's main script.
+
+    ``multiprocessing`` marks the process ``_inheriting`` for exactly that phase; ``parent_process()``
+    is still ``None`` then, so it cannot tell.
     """
     import multiprocessing as mp
 
-    if mp.parent_process() is not None and getattr(mp.current_process(), "_inheriting", False):
-        raise RuntimeError(f"{what} was called while a worker process was starting: the script that calls "
-                           "natsel must guard the call with: if __name__ == '__main__':")
+    return bool(getattr(mp.current_process(), "_inheriting", False))
+
+
+def refuse_in_bootstrapping_child(what: str) -> None:
+    """Stop a spawned process that is re-running an unguarded script, before it does any work.
+
+    That happens when a script calls natsel without ``if __name__ == "__main__":``: every worker
+    would re-run the script and start a search of its own. The child says so in one line and exits
+    with :data:`EXIT_UNGUARDED`, which the parent turns into the same one-line error.
+    """
+    if in_bootstrapping_child():
+        import sys
+
+        print(f"natsel: {what} was called while a worker process was starting: {UNGUARDED_MESSAGE}", file=sys.stderr)
+        raise SystemExit(EXIT_UNGUARDED)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
+import shutil
 import sys
 import time
 import zlib
@@ -24,11 +26,11 @@ from typing import Any
 import numpy as np
 
 from natsel import __version__
-from natsel._config import Config, load_config
+from natsel._config import Config, apply_run_settings, load_config
 from natsel._errors import ConfigError, RunDirError, refuse_in_bootstrapping_child
 from natsel._genetic import initial_population, next_generation
-from natsel._run import Run, compute_history, pick_best
-from natsel._store import RunStore, SharedCache, is_run_dir
+from natsel._run import Run, compute_history, outcome, pick_best
+from natsel._store import LOCK_NAME, RunLock, RunStore, SharedCache, is_empty_dir, is_run_dir, read_meta
 from natsel.executors._base import Executor, ExecutorLost, Task
 
 
@@ -37,7 +39,7 @@ def trial_seed(seed: int, key: str) -> int:
     return zlib.crc32(f"{seed}:{key}".encode()) & 0x7FFFFFFF
 
 
-def objective_spec(cfg: Config) -> dict[str, Any]:
+def objective_spec(cfg: Config, data_fingerprint: str | None = None) -> dict[str, Any]:
     if cfg.fitness is not None:
         return {"kind": "python", "ref": cfg.fitness, "base_dir": str(cfg.base_dir), "sys_path": [str(cfg.base_dir)]}
     return {
@@ -46,6 +48,8 @@ def objective_spec(cfg: Config) -> dict[str, Any]:
         "metric": cfg.metric,
         "threads": cfg.threads or max(1, _cores() // max(1, cfg.workers)),
         "swarm": cfg.swarm,
+        # the data's content hash: a long-lived (Dask) worker rebuilds its objective for other data
+        "data": data_fingerprint,
     }
 
 
@@ -55,12 +59,20 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def cache_scope(cfg: Config) -> str:
-    """What a shared cache entry is valid for: the objective and, for Keras, the data."""
-    spec = {"objective": objective_spec(cfg), "data": cfg.data, "seed": cfg.seed}
-    spec["objective"].pop("threads", None)
-    spec["objective"].pop("base_dir", None)
-    spec["objective"].pop("sys_path", None)
+def cache_scope(cfg: Config, data_fingerprint: str | None = None) -> str:
+    """What a shared cache entry is valid for: the objective's identity, its data, and the seed.
+
+    A fitness function is identified by its module's absolute file and a hash of its source, data by
+    a content hash of its splits, so two projects that both say ``fitness: fit:score`` or
+    ``path: data.csv`` never serve each other's results.
+    """
+    from natsel._config import callable_identity
+
+    spec = {"objective": objective_spec(cfg, data_fingerprint), "seed": cfg.seed}
+    for k in ("threads", "base_dir", "sys_path"):
+        spec["objective"].pop(k, None)
+    if cfg.fitness is not None:
+        spec["fitness"] = callable_identity(cfg.fitness, cfg.base_dir)
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -84,21 +96,30 @@ def make_executor(cfg: Config, spec: dict[str, Any], payload: Any) -> Executor:
                      max_trials_per_worker=cfg.max_trials_per_worker, env=env)
 
 
+#: run folders are ``<name>-<YYYYmmdd>-<HHMMSS>`` with ``-<n>`` when two start in the same second
+_STAMP = r"-(\d{8}-\d{6})(?:-(\d+))?"
+
+
 def _resolve_run_dir(cfg: Config, run_dir: str | Path | None, resume: bool, runs_root: Path) -> tuple[Path, bool]:
     if run_dir is not None:
         p = Path(run_dir)
         if is_run_dir(p):
             return p, True
-        if p.exists() and (not p.is_dir() or any(p.iterdir())):
+        if not is_empty_dir(p):
             raise RunDirError(f"{p} exists but is not a natsel run folder; choose an empty or new folder")
         if resume:
             raise RunDirError(f"nothing to resume: {p} is not a natsel run folder")
         return p, False
     if resume:
-        found = sorted((d for d in runs_root.glob(f"{cfg.name}-*") if is_run_dir(d)), key=lambda d: d.name)
+        pattern = re.compile(re.escape(cfg.name) + _STAMP)
+        found = []
+        for d in runs_root.iterdir() if runs_root.is_dir() else []:
+            m = pattern.fullmatch(d.name)
+            if m and is_run_dir(d):
+                found.append(((m.group(1), int(m.group(2) or 1)), d))
         if not found:
             raise RunDirError(f"nothing to resume: no run named '{cfg.name}' under {runs_root}/")
-        return found[-1], True
+        return max(found)[1], True
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     p = runs_root / f"{cfg.name}-{stamp}"
     n = 1
@@ -108,7 +129,7 @@ def _resolve_run_dir(cfg: Config, run_dir: str | Path | None, resume: bool, runs
     return p, False
 
 
-def _open_store(cfg: Config, path: Path, existing: bool) -> RunStore:
+def _open_store(cfg: Config, path: Path, existing: bool, data_fingerprint: str | None) -> RunStore:
     fingerprint = json.loads(json.dumps(cfg.search_fingerprint(), default=str))
     if existing:
         store = RunStore(path)
@@ -119,15 +140,16 @@ def _open_store(cfg: Config, path: Path, existing: bool) -> RunStore:
             store.close()
             raise RunDirError(f"{path} was made with a different config (differs in: {', '.join(diff) or 'format'}); "
                               "use a new run folder")
-        store.update_meta(status="running", generations=cfg.generations)
+        store.update_meta(status="running", generations=cfg.generations, overrides=cfg.overrides)
     else:
         meta = {"natsel_version": __version__, "name": cfg.name, "seed": cfg.seed, "fingerprint": fingerprint,
                 "maximize": cfg.maximize, "metric": cfg.metric if cfg.data is not None else "fitness",
-                "generations": cfg.generations, "population": cfg.ga.population, "config_name": cfg.source_name,
-                "base_dir": str(cfg.base_dir)}
+                "task": cfg.task if cfg.data is not None else None, "data_fingerprint": data_fingerprint,
+                "generations": cfg.generations, "population": cfg.ga.population, "overrides": cfg.overrides,
+                "config_name": cfg.source_name, "base_dir": str(cfg.base_dir)}
         store = RunStore.create(path, cfg.source_text, meta)
     if cfg.cache is not None:
-        store.attach_cache(SharedCache(cfg.cache, cache_scope(cfg)))
+        store.attach_cache(SharedCache(cfg.cache, cache_scope(cfg, data_fingerprint)))
     return store
 
 
@@ -169,8 +191,12 @@ def evolve(
     """Run (or resume) an evolution and return the finished :class:`Run`.
 
     ``config`` is a :class:`Config` or the path of a YAML config. A ``run_dir`` that already holds
-    a run with the same search config is resumed; nothing already stored is evaluated again.
+    a run with the same search config is resumed; nothing already stored is evaluated again, and
+    the settings the run was started with (seed, population, generations) are used again.
     With ``plots``, ``plots/fitness.png`` is redrawn after every generation.
+
+    Only one process writes a run folder at a time: a second one gets a :class:`RunDirError`.
+    If the run fails before any trial finished, the new run folder is removed again.
 
     >>> import natsel
     >>> run = natsel.evolve("configs/mixed.yaml", progress=False)  # doctest: +SKIP
@@ -182,63 +208,104 @@ def evolve(
         raise ConfigError("workers: 0 runs plain-Python fitness in-process; Keras training needs workers >= 1",
                           cfg.source_name)
     path, existing = _resolve_run_dir(cfg, run_dir, resume, Path(runs_root))
-    payload = None
-    if cfg.data is not None:
-        from natsel._data import load_dataset
+    folder_existed = path.exists()
+    lock = RunLock(path).acquire()
+    store: RunStore | None = None
+    ex: Executor | None = executor
+    try:
+        existing = is_run_dir(path)  # decided again under the lock
+        before = read_meta(path) if existing else {}
+        if existing:
+            apply_run_settings(cfg, before, path)
+        payload = None
+        data_fp = None
+        if cfg.data is not None:
+            from natsel._data import load_dataset
 
-        payload = load_dataset(cfg.data, cfg.base_dir, cfg.seed, cfg.training.task).search_payload()
-    store = _open_store(cfg, path, existing)
-    spec = objective_spec(cfg)
+            dataset = load_dataset(cfg.data, cfg.base_dir, cfg.seed, cfg.training.task)
+            cfg.resolve_task(dataset.task)
+            payload, data_fp = dataset.search_payload(), dataset.fingerprint
+        spec = objective_spec(cfg, data_fp)
+        if ex is None:
+            ex = make_executor(cfg, spec, payload)  # a cluster is reached before the run folder is written
+        store = _open_store(cfg, path, existing, data_fp)
+        if before.get("status") in ("finished", "exhausted") and _first_unfinished(store) >= cfg.generations:
+            print(f"natsel: {path} already has all {cfg.generations} generations; nothing to do "
+                  f"(--generations N with N > {cfg.generations} extends it)", file=sys.stderr)
+        _loop(cfg, store, ex, progress, plots, on_generation)
+        if executor is None:
+            ex.close()
+    except BaseException as exc:
+        if ex is not None and executor is None:
+            ex.close(cancel=True)
+        _abandon(store, path, existing, folder_existed, exc, cfg)
+        raise
+    finally:
+        lock.release()
+    return Run(path)
+
+
+def _loop(cfg: Config, store: RunStore, ex: Executor, progress: bool, plots: bool,
+          on_generation: Callable[[Run], None] | None) -> str:
+    """Plan, run and record generations until ``cfg.generations``; returns the run's final status."""
     start_gen = _first_unfinished(store)
     bars = _Bars(progress, cfg.generations, min(start_gen, cfg.generations))
     status = "finished"
-    own_executor = executor is None
     try:
-        ex = executor or make_executor(cfg, spec, payload)
         best_fitness: float | None = (store.read_json("best.json") or {}).get("fitness")
-        try:
-            for g in range(start_gen, cfg.generations):
-                if not store.generation(g):
-                    planned = _plan(cfg, store, g)
-                    if planned is None:
-                        status = "exhausted"
-                        break
-                    store.add_planned(g, planned)
-                _run_generation(cfg, store, ex, g, bars, best_fitness)
-                best_fitness = _write_summaries(cfg, store)
-                if plots or on_generation is not None:
-                    run = Run(store.path)
-                    if plots:
-                        _plot_generation(run)
-                    if on_generation is not None:
-                        on_generation(run)
-                if bars.gen is not None:
-                    bars.gen.update(1)
-        except BaseException:
-            if own_executor:
-                ex.close(cancel=True)
-            raise
-        if own_executor:
-            ex.close()
-    except (KeyboardInterrupt, ExecutorLost):
-        _write_summaries(cfg, store)
-        store.update_meta(status="interrupted")
-        store.close()
+        for g in range(start_gen, cfg.generations):
+            if not store.generation(g):
+                planned = _plan(cfg, store, g)
+                if planned is None:
+                    status = "exhausted"
+                    break
+                store.add_planned(g, planned)
+            _run_generation(cfg, store, ex, g, bars, best_fitness)
+            best_fitness = _write_summaries(cfg, store)
+            if plots or on_generation is not None:
+                run = Run(store.path)
+                if plots:
+                    _plot_generation(run)
+                if on_generation is not None:
+                    on_generation(run)
+            if bars.gen is not None:
+                bars.gen.update(1)
+    finally:
         bars.close()
-        raise
-    except BaseException:
-        store.update_meta(status="failed")
-        store.close()
-        bars.close()
-        raise
-    bars.close()
     _write_summaries(cfg, store)
-    store.update_meta(status=status, finished=time.time())
+    counts = outcome(store.trials())
+    meta: dict[str, Any] = {"status": status, "finished": time.time()}
+    if counts["succeeded"] == 0 and counts["failed"] > 0:
+        meta.update(status="failed", error=f"no trial succeeded; most common error: {counts['common_error']}")
+    store.update_meta(**meta)
     if status == "exhausted":
         print(f"natsel: search space exhausted after generation {store.last_generation()}: "
               "every genome the GA could reach was already evaluated", file=sys.stderr)
     store.close()
-    return Run(path)
+    return str(meta["status"])
+
+
+def _abandon(store: RunStore | None, path: Path, existing: bool, folder_existed: bool, exc: BaseException,
+             cfg: Config) -> None:
+    """After an error: keep a run that has finished trials (resumable), remove a new one that has none."""
+    interrupted = isinstance(exc, (KeyboardInterrupt, ExecutorLost))
+    if store is not None:
+        try:
+            _write_summaries(cfg, store)
+            finished = outcome(store.trials())
+            store.update_meta(status="interrupted" if interrupted else "failed")
+        finally:
+            store.close()
+        if existing or interrupted or finished["trained"] + finished["failed"] + finished["cached"] > 0:
+            return
+    if existing:
+        return
+    if folder_existed:  # an empty folder the user gave: empty it again
+        for p in path.iterdir():
+            if p.name != LOCK_NAME:
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _plot_generation(run: Run) -> None:

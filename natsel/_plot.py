@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from natsel._run import Run, _ok
+from natsel._run import Run, _ok, evaluations
 from natsel._store import atomic_write_bytes
 
 STATUS_COLORS = {"ok": "tab:blue", "timeout": "tab:orange", "failed": "tab:red", "killed": "black"}
@@ -59,9 +59,8 @@ def fig_fitness(run: Run) -> Any:
 
 
 def best_so_far(run: Run) -> tuple[list[int], list[float], list[float]]:
-    """(trials trained, seconds since start, best so far) after each evaluated trial, in finish order."""
-    done = sorted((t for t in run.trials if t["status"] in ("ok", "timeout", "failed", "killed") and t["finished"]),
-                  key=lambda t: t["finished"])
+    """(trials finished, seconds since start, best so far) after each evaluation (cache hits included), in finish order."""
+    done = sorted((t for t in evaluations(run.trials) if t["finished"]), key=lambda t: t["finished"])
     if not done:
         return [], [], []
     start = min(t["started"] or t["finished"] for t in done)

@@ -28,7 +28,13 @@ from typing import Any
 
 from natsel._errors import RunDirError
 
+#: evaluated by this run's objective
 DONE = ("ok", "timeout", "failed", "killed")
+#: finished: evaluated here, or served from the genome cache (a copy of an evaluation in this run,
+#: or an evaluation from the shared cache)
+FINISHED = (*DONE, "cached")
+#: names in a run folder that do not make it a run (the lock exists before the run does)
+LOCK_NAME = ".lock"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (
     id INTEGER PRIMARY KEY,
@@ -101,6 +107,65 @@ def is_run_dir(path: Path) -> bool:
     return (path / "run.json").is_file() and (path / "trials.sqlite").is_file()
 
 
+def read_meta(path: Path) -> dict[str, Any]:
+    """A run folder's ``run.json``."""
+    try:
+        return json.loads((path / "run.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{path / 'run.json'} cannot be read: {exc.__class__.__name__}") from None
+
+
+def is_empty_dir(path: Path) -> bool:
+    """A folder that does not exist, or holds nothing but a run lock."""
+    if not path.exists():
+        return True
+    return path.is_dir() and all(p.name == LOCK_NAME for p in path.iterdir())
+
+
+class RunLock:
+    """One writer per run folder: an exclusive ``flock`` on ``<run>/.lock``, held while a run is written.
+
+    The kernel releases the lock when its process dies (even by kill -9), so a stale lock never
+    blocks a resume. The file holds the holder's pid, host and start time for the error message.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        import socket
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock = self.path / LOCK_NAME
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not Linux/macOS: no lock
+            self.fd = fd
+            return self
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            try:
+                holder = json.loads(lock.read_text(encoding="utf-8") or "{}")
+            except (OSError, json.JSONDecodeError):
+                holder = {}
+            who = f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}"
+            raise RunDirError(f"{self.path} is in use by another natsel process ({who}); wait for it to end, "
+                              "or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}).encode())
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the flock
+            self.fd = None
+
+
 class RunStore:
     """Read and (in the parent only) write one run folder."""
 
@@ -125,7 +190,7 @@ class RunStore:
     # -- creation ---------------------------------------------------------------------------
     @classmethod
     def create(cls, path: Path, config_text: str, meta: dict[str, Any]) -> RunStore:
-        if path.exists() and any(path.iterdir()):
+        if not is_empty_dir(path):
             raise RunDirError(f"{path} exists and is not empty")
         store = cls(path)
         _atomic_write(path / "config.yaml", config_text)
@@ -142,10 +207,7 @@ class RunStore:
 
     # -- metadata ---------------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
-        try:
-            return json.loads((self.path / "run.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RunDirError(f"{self.path / 'run.json'} cannot be read: {exc.__class__.__name__}") from None
+        return read_meta(self.path)
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         _atomic_write(self.path / "run.json", json.dumps(_clean(meta), indent=2, sort_keys=True))

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from natsel._config import load_config
-from natsel._errors import NatselError, RunDirError, refuse_in_bootstrapping_child
+from natsel._config import apply_run_settings, load_config
+from natsel._errors import EXIT_UNGUARDED, UNGUARDED_MESSAGE, NatselError, RunDirError, refuse_in_bootstrapping_child
 from natsel._run import Run, _ok
-from natsel._store import DONE, atomic_write_bytes
+from natsel._store import FINISHED, atomic_write_bytes
 
 
 class TrainingError(RuntimeError):
@@ -42,12 +42,19 @@ def train_best(
     run = Run(run_dir)
     chosen = _choose(run, trial)
     base = run.meta.get("base_dir")
-    cfg = load_config(run.config_path, base_dir=base if base and Path(base).is_dir() else run.path)
+    cfg = apply_run_settings(load_config(run.config_path, base_dir=base if base and Path(base).is_dir() else run.path),
+                             run.meta, run.path)
     if cfg.data is None:
         raise NatselError(f"{run.path}: train-best trains Keras networks; this run scores a Python fitness function")
     from natsel._data import load_dataset
 
+    # the run's own seed (``--seed`` included) splits the data: test rows stay the ones the search never saw
     dataset = load_dataset(cfg.data, cfg.base_dir, cfg.seed, cfg.training.task)
+    recorded = run.meta.get("data_fingerprint")
+    if recorded and dataset.fingerprint != recorded:
+        raise RunDirError(f"{run.path}: the data has changed since the search (its content hash differs); "
+                          "train-best would score other rows than the search saw")
+    cfg.resolve_task(dataset.task)
     out_dir = Path(out) if out is not None else run.path
     if out_dir.exists() and not out_dir.is_dir():
         raise NatselError(f"--out {out_dir} is a file, not a folder")
@@ -84,7 +91,7 @@ def _choose(run: Run, trial: int | None) -> dict[str, Any]:
         return run.best
     for t in run.trials:
         if t["id"] == trial:
-            if t["status"] not in DONE or not _ok(t["fitness"]):
+            if t["status"] not in FINISHED or not _ok(t["fitness"]):
                 raise RunDirError(f"trial {trial} of {run.path} has no fitness (status {t['status']})")
             return t
     raise RunDirError(f"{run.path} has no trial {trial}")
@@ -107,17 +114,19 @@ def _run_worker(init: dict[str, Any], payload: dict[str, Any], epochs: int, prog
         while True:
             if not parent.poll(0.5):
                 if not proc.is_alive() and not parent.poll(0):
-                    raise TrainingError(f"the training process died (exit code {proc.exitcode})")
+                    _died(proc)
                 continue
             try:
                 msg = parent.recv()
             except EOFError:
-                raise TrainingError(f"the training process died (exit code {proc.exitcode})") from None
+                proc.join(2.0)
+                _died(proc)
             if msg[0] == "hello":  # the data goes over this pipe, never in the spawn arguments (see _worker)
                 try:
                     parent.send(("payload", payload))
                 except OSError:
-                    raise TrainingError(f"the training process died (exit code {proc.exitcode})") from None
+                    proc.join(2.0)
+                    _died(proc)
             elif msg[0] == "epoch" and bar is not None:
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in msg[2].items() if k in ("loss", "val_loss")})
@@ -134,3 +143,9 @@ def _run_worker(init: dict[str, Any], payload: dict[str, Any], epochs: int, prog
             proc.kill()
             proc.join()
         parent.close()
+
+
+def _died(proc: Any) -> None:
+    if proc.exitcode == EXIT_UNGUARDED:
+        raise NatselError(UNGUARDED_MESSAGE)
+    raise TrainingError(f"the training process died (exit code {proc.exitcode})")

@@ -54,6 +54,8 @@ def _receive_payload(conn: Connection) -> Any:
         msg = conn.recv()
     except (EOFError, OSError):
         return _GONE
+    if msg[0] != "payload":  # told to stop before the data came: the run ended first
+        return _GONE
     return msg[1]
 
 

@@ -62,22 +62,15 @@ def _short(genome: dict[str, Any], width: int = 90) -> str:
 @_friendly
 def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | None, population: int | None,
            generations: int | None, resume: bool, scheduler: str | None, quiet: bool) -> None:
-    """Evolve the search space of CONFIG (a YAML file) and record every trial."""
-    from dataclasses import replace
+    """Evolve the search space of CONFIG (a YAML file) and record every trial.
 
+    Exit codes: 0 done; 2 bad input (one line says what and where); 3 no trial succeeded;
+    1 the cluster was lost; 130 interrupted (finished trials are saved: --resume continues).
+    """
     from natsel import evolve as run_evolve
     from natsel import load_config
 
-    cfg = load_config(config)
-    evo = dict(cfg.raw.get("evolution") or {})
-    if seed is not None:
-        cfg.seed = cfg.raw["seed"] = seed
-    if population is not None:
-        cfg.ga = replace(cfg.ga, population=population)
-        evo["population"] = population
-    if generations is not None:
-        cfg.generations = generations
-    cfg.raw["evolution"] = evo
+    cfg = load_config(config).override(seed=seed, population=population, generations=generations)
     if workers is not None:
         if workers == 0 and cfg.data is not None:
             from natsel._errors import ConfigError
@@ -98,9 +91,17 @@ def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | 
         click.echo(f"error: {exc}; finished trials are saved; run the same command with --resume to continue",
                    err=True)
         sys.exit(1)
+    n = run.outcome
+    click.echo(f"run: {run.path}  ({run.status}: {n['trained']} trained, {n['failed']} failed, "
+               f"{n['cached']} from cache)")
+    if n["failed"]:
+        line = (f"{n['failed']} of {n['trained'] + n['failed']} trials failed; most common error "
+                f"({n['common_error_count']}x): {n['common_error']}")
+        if n["succeeded"] == 0:
+            click.echo(f"error: no trial succeeded: {line}", err=True)
+            sys.exit(3)
+        click.echo(f"warning: {line}", err=True)
     best = run.best
-    click.echo(f"run: {run.path}  ({run.status}, {sum(t['status'] != 'cached' for t in run.trials)} trained, "
-               f"{sum(t['status'] == 'cached' for t in run.trials)} from cache)")
     if best:
         click.echo(f"best fitness {best['fitness']:.6g} (trial {best['id']}, generation {best['generation']}): "
                    f"{_short(best['genome'], 200)}")

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
+import types
 
 from natsel.examples import mixed
 
-CALLS: list[dict] = []
+# Each test's folder holds its own copy of this module, and natsel imports the copy next to the config
+# (never a same-named module from another folder), so the calls are kept in one list for all copies.
+_shared = sys.modules.setdefault("natsel_test_shared", types.ModuleType("natsel_test_shared"))
+if not hasattr(_shared, "CALLS"):
+    _shared.CALLS = []
+CALLS: list[dict] = _shared.CALLS
 
 
 def _log(genome: dict) -> None:

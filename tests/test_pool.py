@@ -208,5 +208,8 @@ def test_a_script_without_main_guard_fails_fast_instead_of_hanging(tmp_path):
         f"natsel.evolve(cfg, {str(tmp_path / 'run')!r}, progress=False)\n")
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
-    assert "workers keep dying before they are ready" in proc.stderr
+    # the first worker that finds itself re-running the script says why, and the parent stops at once
+    assert "natsel.evolve() was called while a worker process was starting" in proc.stderr
+    assert "WorkerStartError: the script that calls natsel must guard the call" in proc.stderr
     assert "if __name__ == '__main__':" in proc.stderr
+    assert not (tmp_path / "run").exists()  # no trial finished: no husk of a run folder is left

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from natsel._errors import WorkerStartError
+from natsel._errors import EXIT_UNGUARDED, UNGUARDED_MESSAGE, WorkerStartError
 from natsel.executors._base import Executor, Result, Task
 
 #: A worker that dies this many times in a row before it is ready stops the run.
@@ -192,6 +192,9 @@ class LocalPool(Executor):
         self._remove(w, kill=True)
         reason = describe_exit(w.proc.exitcode)
         if not w.ready:
+            if w.proc.exitcode == EXIT_UNGUARDED:
+                self.close(cancel=True)
+                raise WorkerStartError(UNGUARDED_MESSAGE)
             self._start_failures += 1
             if self._start_failures >= MAX_START_FAILURES:
                 self.close(cancel=True)
