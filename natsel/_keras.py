@@ -260,7 +260,7 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
         metrics = {**scores, "epochs": info["epochs"], "train_seconds": info["train_seconds"], "rss_mb": rss_mb()}
         if info["timed_out"]:
             metrics.update(overshoot=info["overshoot"], previous_batch_end=info["previous_batch_end"])
-        extra: dict[str, Any] = {"history": info["history"]}
+        extra: dict[str, Any] = {"history": info["history"], "data": data.get("fingerprint")}
         if "cost_history" in info:
             extra.update(cost_history=info["cost_history"], cost_axis=info["cost_axis"])
         return Result(task.trial_id, status, float(fitness), metrics, time.perf_counter() - start, None, wall, extra)
@@ -287,6 +287,11 @@ def train_fully(init: dict[str, Any], on_epoch: Any) -> dict[str, Any]:
         model.save(init["model_path"])  # with its optimizer state: training can go on after loading
     else:  # AdaSwarm: save a plain functional model with the same layers, so it loads without natsel
         keras.Model(model.inputs, model.outputs).save(init["model_path"])
+    hist = info["history"]
+    if "es_loss" in hist:  # trained by gradients: a loss per epoch on train and on the stopping split
+        history, axis = {"train loss": hist["loss"], "validation loss": hist["es_loss"]}, "epoch"
+    else:  # trained by a particle swarm: the swarm's best training loss per iteration
+        history, axis = {"train loss (swarm best)": hist["loss"]}, "iteration"
     return {"epochs": info["epochs"], "timed_out": info["timed_out"], "validation": val, "test": test,
-            "history": {"train loss": info["history"]["loss"], "validation loss": info["history"]["es_loss"]},
-            "seconds": time.monotonic() - start}
+            "history": history, "history_axis": axis, "seconds": time.monotonic() - start,
+            "swarm_iterations": info.get("swarm_iterations")}

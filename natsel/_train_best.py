@@ -75,7 +75,8 @@ def train_best(
     result = {"run": str(run.path), "trial": chosen["id"], "genome": chosen["genome"],
               "search_fitness": chosen["fitness"], "metric": cfg.metric, "seed": seed, "epochs": info["epochs"],
               "timed_out": info["timed_out"], "validation": info["validation"], "test": info["test"],
-              "seconds": info["seconds"], "model": str(model_path), "history": info["history"]}
+              "seconds": info["seconds"], "model": str(model_path), "history": info["history"],
+              "history_axis": info.get("history_axis", "epoch"), "swarm_iterations": info.get("swarm_iterations")}
     atomic_write_bytes(out_dir / "train_best.json", json.dumps(result, indent=2).encode())
     from natsel._plot import fig_learning_curve, render
 

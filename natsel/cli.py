@@ -180,7 +180,9 @@ def train_best(run_dir: Path, trial: int | None, epochs: int, patience: int, max
         click.echo("\ninterrupted: nothing was saved", err=True)
         sys.exit(130)
     metric = info["metric"]
-    click.echo(f"trial {info['trial']}: {info['epochs']} epochs in {info['seconds']:.1f}s")
+    steps = (f"{info['swarm_iterations']} swarm iterations" if info.get("swarm_iterations")
+             else f"{info['epochs']} epochs")
+    click.echo(f"trial {info['trial']}: {steps} in {info['seconds']:.1f}s")
     click.echo(f"validation {metric} {info['validation'][metric]:.4f}   test {metric} {info['test'][metric]:.4f}")
     click.echo(f"model: {info['model']}")
 

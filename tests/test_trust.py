@@ -1,0 +1,483 @@
+"""Regression tests for results that were wrong and failures that were silent (issue "Trust").
+
+Each test names the defect it pins; each fails on the code before the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from multiprocessing import Pipe
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import natsel
+from natsel.cli import main
+
+MIXED = """
+name: {name}
+seed: 0
+fitness: helpers:{fitness}
+workers: 0
+evolution: {{population: {population}, generations: {generations}}}
+space:
+  activation: [relu, elu, tanh, sigmoid]
+  batch_size: [16, 32, 64, 128]
+  layers: {{low: 1, high: 8}}
+  learning_rate: {{low: 1e-4, high: 1e-1, log: true}}
+"""
+
+KERAS = """
+name: k
+data: {data}
+training: {training}
+evolution: {{population: 2, generations: 1}}
+workers: 1
+space:
+  neurons0: [16, 32]
+  learning_rate: 0.003
+"""
+
+
+def fake_executor(monkeypatch, fitness=lambda task: 0.5):
+    """Replace the executor by one that scores genomes without TensorFlow; returns the tasks it saw."""
+    import natsel._evolve as ev
+    from natsel.executors import Executor, Result
+
+    seen: list = []
+
+    class Fake(Executor):
+        def run(self, tasks):
+            for t in tasks:
+                seen.append(t)
+                yield Result(t.trial_id, "ok", fitness(t), {}, 0.1)
+
+    monkeypatch.setattr(ev, "make_executor", lambda cfg, spec, payload: Fake())
+    return seen
+
+
+def one_line_error(res) -> str:
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("error: "), res.stderr
+    return lines[0]
+
+
+def files(path: Path) -> list[str]:
+    return sorted(p.relative_to(path).as_posix() for p in path.rglob("*")) if path.exists() else []
+
+
+# -- 1. regression data with task: auto ---------------------------------------------------------
+
+def test_auto_task_on_regression_data_scores_the_loss_and_minimises(write_config, tmp_path, monkeypatch):
+    fake_executor(monkeypatch)
+    cfg = natsel.load_config(write_config(KERAS.format(data="{source: diabetes}", training="{max_epochs: 1}")))
+    run = natsel.evolve(cfg, tmp_path / "run", progress=False)
+    assert run.meta["task"] == "regression"
+    assert run.meta["metric"] == "loss" and run.maximize is False
+
+
+@pytest.mark.parametrize("data,metric,task", [("{source: diabetes}", "accuracy", "regression"),
+                                              ("{source: diabetes}", "f1", "regression"),
+                                              ("{source: iris}", "mae", "multiclass classification")])
+def test_a_metric_that_cannot_score_the_datas_task_is_a_config_error(write_config, tmp_path, data, metric, task):
+    cfg = write_config(KERAS.format(data=data, training=f"{{max_epochs: 1, metric: {metric}}}"))
+    res = CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q"])
+    assert res.exit_code == 2
+    line = one_line_error(res)
+    assert line.startswith(f"error: {cfg}:3: metric '{metric}' cannot score {task}")
+    assert not (tmp_path / "run").exists()
+
+
+def test_explicit_task_and_metric_that_do_not_fit_fail_at_load(write_config):
+    cfg = write_config(KERAS.format(data="{source: iris}", training="{task: regression, metric: auc}"))
+    with pytest.raises(natsel.ConfigError, match=r"config.yaml:3: metric 'auc' cannot score regression"):
+        natsel.load_config(cfg)
+
+
+@pytest.mark.keras
+def test_diabetes_with_task_auto_trains_and_succeeds(write_config, tmp_path):
+    cfg = write_config(KERAS.format(data="{source: diabetes}", training="{max_epochs: 2, patience: 0}"))
+    res = CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q"])
+    assert res.exit_code == 0, res.output + res.stderr
+    run = natsel.load_run(tmp_path / "run")
+    assert all(t["status"] == "ok" and t["fitness"] > 0 for t in run.trials)  # an MSE, not an accuracy
+
+
+# -- 2. everything a run depends on is stored and reused -----------------------------------------
+
+def test_train_best_splits_the_data_with_the_runs_seed(write_config, tmp_path, monkeypatch):
+    import natsel._train_best as tb
+    from natsel._data import load_dataset
+
+    fake_executor(monkeypatch)
+    cfg = write_config(KERAS.format(data="{source: synthetic, n_samples: 300}", training="{max_epochs: 1}"))
+    res = CliRunner().invoke(main, ["evolve", str(cfg), "--seed", "5", "--run-dir", str(tmp_path / "run"), "-q"])
+    assert res.exit_code == 0, res.output
+    seen: dict = {}
+
+    def fake_worker(init, payload, epochs, progress):
+        seen.update(init=init, payload=payload)
+        Path(init["model_path"]).write_bytes(b"model")
+        return {"epochs": 1, "timed_out": False, "validation": {"accuracy": 0.5}, "test": {"accuracy": 0.5},
+                "history": {"train loss": [1.0]}, "seconds": 0.1}
+
+    monkeypatch.setattr(tb, "_run_worker", fake_worker)
+    info = natsel.train_best(tmp_path / "run", progress=False)
+    want = load_dataset({"source": "synthetic", "n_samples": 300}, seed=5)
+    assert np.array_equal(seen["payload"]["x_test"], want.x_test)  # the rows the search never saw
+    assert seen["init"]["seed"] == 5 and info["seed"] == 5
+
+
+def test_resume_reuses_the_seed_and_generations_given_on_the_command_line(write_config, tmp_path):
+    cfg = write_config(MIXED.format(name="m", fitness="counted_mixed", population=6, generations=15))
+    first = CliRunner().invoke(main, ["evolve", str(cfg), "--seed", "5", "--generations", "2",
+                                      "--run-dir", str(tmp_path / "run"), "-q"])
+    assert first.exit_code == 0, first.output
+    before = natsel.load_run(tmp_path / "run").trials
+    again = CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q"])
+    assert again.exit_code == 0, again.output + again.stderr
+    assert "already has all 2 generations" in again.stderr and "--generations N" in again.stderr
+    run = natsel.load_run(tmp_path / "run")
+    assert run.trials == before and len(run.history) == 2 and run.meta["seed"] == 5
+    extended = CliRunner().invoke(main, ["evolve", str(cfg), "--generations", "3", "--run-dir", str(tmp_path / "run"),
+                                         "-q"])
+    assert extended.exit_code == 0 and len(natsel.load_run(tmp_path / "run").history) == 3
+
+
+# -- 3. long-lived (Dask) workers key their objective by the data ---------------------------------
+
+def test_a_worker_objective_is_rebuilt_for_other_data(monkeypatch, write_config):
+    import natsel._objective as objective
+    from natsel._evolve import objective_spec
+    from natsel.executors import Result, Task
+    from natsel.executors._dask import run_trial
+
+    built: list = []
+
+    def build(spec, payload):
+        built.append(payload["fingerprint"])
+        return lambda task: Result(task.trial_id, "ok", 1.0, {"data": payload["fingerprint"]})
+
+    monkeypatch.setattr(objective, "build_objective", build)
+    cfg = natsel.load_config(write_config(KERAS.format(data="{source: iris}", training="{max_epochs: 1}")))
+    a, b = {"fingerprint": "aaaa"}, {"fingerprint": "bbbb"}
+    task = Task(1, {}, "k", 0)
+    assert run_trial(objective_spec(cfg, "aaaa"), a, task).metrics["data"] == "aaaa"
+    assert run_trial(objective_spec(cfg, "bbbb"), b, task).metrics["data"] == "bbbb"
+    assert built == ["aaaa", "bbbb"]
+
+
+# -- 4. the shared cache knows where a fitness and the data live -----------------------------------
+
+def _project(root: Path, value: float, cache: Path) -> Path:
+    root.mkdir()
+    (root / "fit.py").write_text(f"def score(genome):\n    return {value} + genome['x'] / 1000\n")
+    cfg = root / "config.yaml"
+    cfg.write_text(f"fitness: fit:score\nworkers: 0\ncache: {cache}\nevolution: {{population: 4, generations: 1}}\n"
+                   "space:\n  x: [1, 2, 3, 4]\n")
+    return cfg
+
+
+def test_two_projects_sharing_a_cache_never_serve_each_others_fitness(tmp_path):
+    cache = tmp_path / "shared.sqlite"
+    one = natsel.evolve(_project(tmp_path / "one", 1.0, cache), tmp_path / "r1", progress=False)
+    two = natsel.evolve(_project(tmp_path / "two", 2.0, cache), tmp_path / "r2", progress=False)
+    assert sorted(t["fitness"] for t in one.trials) == [1.001, 1.002, 1.003, 1.004]
+    assert sorted(t["fitness"] for t in two.trials) == [2.001, 2.002, 2.003, 2.004]
+    assert all(t["status"] == "ok" for t in two.trials)
+
+
+def test_data_files_of_the_same_name_in_two_folders_have_two_cache_scopes(tmp_path):
+    from natsel._data import load_dataset
+    from natsel._evolve import cache_scope
+
+    scopes = []
+    for i, name in enumerate(("a", "b")):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "data.csv").write_text("f,label\n" + "".join(f"{(j * (i + 2)) % 7},{j % 2}\n" for j in range(40)))
+        (d / "config.yaml").write_text("data: {source: csv, path: data.csv}\nspace:\n  neurons0: [8, 16]\n")
+        cfg = natsel.load_config(d / "config.yaml")
+        scopes.append(cache_scope(cfg, load_dataset(cfg.data, cfg.base_dir, cfg.seed).fingerprint))
+    assert scopes[0] != scopes[1]
+
+
+# -- 5. a trial served from the cache is a finished trial -------------------------------------------
+
+def test_a_run_served_entirely_from_the_shared_cache_has_a_best_a_leaderboard_and_plots(write_config, tmp_path):
+    cfg = write_config("""
+    fitness: helpers:counted_mixed
+    workers: 0
+    cache: shared.sqlite
+    evolution: {population: 4, generations: 1}
+    space:
+      activation: [elu, relu]
+      batch_size: [64, 32]
+      layers: 5
+      learning_rate: 0.003
+    """)
+    first = natsel.evolve(natsel.load_config(cfg), tmp_path / "one", progress=False)
+    second = natsel.evolve(natsel.load_config(cfg), tmp_path / "two", progress=False)
+    assert all(t["status"] == "cached" for t in second.trials)
+    assert second.best is not None and second.best["fitness"] == max(t["fitness"] for t in second.trials)
+    assert second.best["fitness"] in [t["fitness"] for t in first.trials]
+    assert json.loads((tmp_path / "two" / "best.json").read_text())["genome"] == second.fittest
+    assert len(second.leaderboard()) == len({t["key"] for t in second.trials}) > 0
+    res = CliRunner().invoke(main, ["plot", str(tmp_path / "two")])
+    assert res.exit_code == 0, res.output
+
+
+def test_copies_of_a_trial_in_the_same_run_are_not_counted_twice(write_config, tmp_path):
+    run = natsel.evolve(natsel.load_config(write_config(MIXED.format(name="m", fitness="counted_mixed",
+                                                                     population=6, generations=4))),
+                        tmp_path / "run", progress=False)
+    assert any(t["status"] == "cached" for t in run.trials)  # elites are copies
+    keys = [r["key"] for r in run.leaderboard()]
+    assert len(keys) == len(set(keys)) == len({t["key"] for t in run.trials})
+
+
+# -- 6. one writer per run folder ---------------------------------------------------------------------
+
+def _natsel(*args, env=None, **kw):
+    return subprocess.Popen([sys.executable, "-m", "natsel", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **(env or {})}, **kw)
+
+
+def test_a_second_evolve_on_a_busy_run_folder_is_refused(write_config, tmp_path):
+    cfg = write_config(MIXED.format(name="m", fitness="held", population=4, generations=1).replace(
+        "workers: 0", "workers: 1"))
+    log, release = tmp_path / "calls.log", tmp_path / "release"
+    env = {"NATSEL_TEST_LOG": str(log), "NATSEL_TEST_RELEASE": str(release)}
+    first = _natsel("evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q", env=env)
+    try:
+        end = time.monotonic() + 60
+        while not (log.exists() and log.read_text().strip()) and time.monotonic() < end:
+            time.sleep(0.05)  # poll until the first run has a trial in flight
+        assert log.read_text().strip(), "the first run should have started a trial"
+        second = subprocess.run([sys.executable, "-m", "natsel", "evolve", str(cfg), "--run-dir", str(tmp_path / "run"),
+                                 "-q"], capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
+        assert second.returncode == 2
+        assert second.stderr.strip() == (f"error: {tmp_path / 'run'} is in use by another natsel process "
+                                         f"(pid {first.pid} on {os.uname().nodename}); wait for it to end, "
+                                         "or stop it first")
+    finally:
+        release.touch()
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    run = natsel.load_run(tmp_path / "run")
+    assert run.status == "finished" and len(log.read_text().splitlines()) == 4  # each genome once
+
+
+def test_a_lock_left_by_a_killed_process_does_not_block_a_resume(write_config, tmp_path):
+    cfg = write_config(MIXED.format(name="m", fitness="counted_mixed", population=4, generations=2))
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        from natsel._store import RunLock
+        RunLock(Path({str(tmp_path / 'run')!r})).acquire()
+        print("locked", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    assert holder.wait(30) == -signal.SIGKILL
+    res = CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q"])
+    assert res.exit_code == 0, res.output + res.stderr
+    assert natsel.load_run(tmp_path / "run").status == "finished"
+
+
+# -- 7. a run where trials fail says so -----------------------------------------------------------------
+
+def test_a_run_where_every_trial_fails_exits_3_with_the_error(write_config, tmp_path):
+    cfg = write_config("""
+    fitness: helpers:misbehave
+    workers: 0
+    evolution: {population: 4, generations: 2}
+    space:
+      mode: raise
+      x: {low: 0, high: 100}
+    """)
+    res = CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q"])
+    assert res.exit_code == 3
+    assert one_line_error(res).startswith("error: no trial succeeded: 8 of 8 trials failed; most common error (8x): "
+                                          "RuntimeError: boom from the fitness function")
+    run = natsel.load_run(tmp_path / "run")
+    assert run.status == "failed" and "RuntimeError: boom" in run.meta["error"]
+    assert run.outcome["trained"] == 0 and run.outcome["failed"] == 8
+    assert all(h["trained"] == 0 and h["failed"] == 4 for h in run.history)
+
+
+def test_a_fitness_returning_a_string_fails_loudly(write_config, tmp_path):
+    (tmp_path / "bad.py").write_text("def fit(genome):\n    return 'high'\n")
+    cfg = write_config("fitness: bad:fit\nworkers: 0\nevolution: {population: 3, generations: 1}\n"
+                       "space:\n  x: [1, 2, 3]\n")
+    res = CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q"])
+    assert res.exit_code == 3
+    assert "fitness must be a number, got str" in one_line_error(res)
+
+
+def test_some_failed_trials_give_a_warning_and_separate_counts(write_config, tmp_path):
+    cfg = write_config("""
+    fitness: helpers:misbehave
+    workers: 0
+    evolution: {population: 8, generations: 2}
+    space:
+      mode: [ok, raise]
+      x: {low: 0, high: 100}
+    """)
+    res = CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q"])
+    assert res.exit_code == 0
+    n = natsel.load_run(tmp_path / "run").outcome
+    assert n["failed"] > 0 and n["trained"] > 0
+    assert f"{n['trained']} trained, {n['failed']} failed, {n['cached']} from cache" in res.output
+    assert res.stderr.strip().startswith(f"warning: {n['failed']} of {n['trained'] + n['failed']} trials failed")
+
+
+# -- 9. the main-module guard -------------------------------------------------------------------------------
+
+def test_a_spawned_child_reimporting_an_unguarded_script_stops_with_one_line(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent("""
+        import multiprocessing as mp
+        from natsel._errors import refuse_in_bootstrapping_child
+
+        refuse_in_bootstrapping_child("natsel.evolve()")
+
+        def child():
+            pass
+
+        if __name__ == "__main__":
+            p = mp.get_context("spawn").Process(target=child)
+            p.start()
+            p.join()
+            print("child exit", p.exitcode)
+        """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "child exit 78"
+    assert proc.stderr.count("must guard the call with: if __name__ == '__main__':") == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_readme_python_example_guards_its_calls():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("## Python API", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    assert 'if __name__ == "__main__":' in block
+    guard = block.index('if __name__ == "__main__":')
+    assert block.index("natsel.evolve(") > guard and block.index("natsel.train_best(") > guard
+
+
+# -- 10. no husk of a run folder after an early failure ------------------------------------------------------
+
+def test_a_worker_that_cannot_start_leaves_no_run_folder(write_config, tmp_path, monkeypatch):
+    import natsel._evolve as ev
+    from natsel._errors import WorkerStartError
+    from natsel.executors import Executor
+
+    class Broken(Executor):
+        def run(self, tasks):
+            raise WorkerStartError("worker could not start: ImportError: no TensorFlow")
+            yield  # pragma: no cover
+
+    monkeypatch.setattr(ev, "make_executor", lambda cfg, spec, payload: Broken())
+    monkeypatch.chdir(tmp_path)
+    cfg = write_config(KERAS.format(data="{source: iris}", training="{max_epochs: 1}"))
+    res = CliRunner().invoke(main, ["evolve", str(cfg), "-q"])
+    assert res.exit_code == 2 and "no TensorFlow" in one_line_error(res)
+    assert files(tmp_path / "runs") == []
+    resumed = CliRunner().invoke(main, ["evolve", str(cfg), "--resume", "-q"])
+    assert "nothing to resume" in one_line_error(resumed)
+
+
+# -- 11. a worker stopped before its data arrives ------------------------------------------------------------
+
+def test_a_worker_told_to_stop_while_waiting_for_its_data_exits_quietly():
+    from natsel._worker import _GONE, _receive_payload
+
+    parent, child = Pipe()
+    box: dict = {}
+    t = threading.Thread(target=lambda: box.update(got=_receive_payload(child)))
+    t.start()
+    assert parent.recv()[0] == "hello"
+    parent.send(("stop",))
+    t.join(10)
+    assert box["got"] is _GONE
+
+
+# -- 12. --resume finds this config's runs only ---------------------------------------------------------------
+
+def test_resume_does_not_take_a_run_of_another_config_with_a_longer_name(write_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    mix = write_config(MIXED.format(name="mix", fitness="counted_mixed", population=4, generations=1), "mix.yaml")
+    small = write_config(MIXED.format(name="mix-small", fitness="counted_mixed", population=4, generations=1),
+                         "small.yaml")
+    assert CliRunner().invoke(main, ["evolve", str(mix), "-q"]).exit_code == 0
+    (mine,) = [d for d in Path("runs").iterdir()]
+    newer = Path("runs") / "mix-small-29991231-235959"  # the other config's run, and the newest
+    assert CliRunner().invoke(main, ["evolve", str(small), "--run-dir", str(newer), "-q"]).exit_code == 0
+    res = CliRunner().invoke(main, ["evolve", str(mix), "--resume", "--generations", "2", "-q"])
+    assert res.exit_code == 0, res.output + res.stderr
+    assert f"run: {mine}" in res.output
+    assert len(natsel.load_run(mine).history) == 2
+
+
+# -- 8. train-best on every trainer --------------------------------------------------------------------------
+
+@pytest.mark.keras
+@pytest.mark.parametrize("trainer,optimizer,axis", [("pso", "adam", "iteration"), ("gradient", "adaswarm", "epoch")])
+def test_train_best_works_for_every_trainer(write_config, tmp_path, trainer, optimizer, axis):
+    cfg = write_config(f"""
+    name: swarmy
+    data: {{source: iris}}
+    training: {{max_epochs: 5, patience: 0, max_training_time: 30}}
+    evolution: {{population: 2, generations: 1}}
+    workers: 1
+    space:
+      trainer: {trainer}
+      optimizer: {optimizer}
+      neurons0: [8, 10]
+      pso_particles: 10
+      pso_iterations: 20
+    """)
+    assert CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q"]).exit_code == 0
+    res = CliRunner().invoke(main, ["train-best", str(tmp_path / "run"), "-q", "--epochs", "5"])
+    assert res.exit_code == 0, res.output + res.stderr
+    info = json.loads((tmp_path / "run" / "train_best.json").read_text())
+    assert info["history_axis"] == axis and info["test"]["accuracy"] >= 0.0
+    import keras
+
+    model = keras.models.load_model(tmp_path / "run" / "best_model.keras")
+    assert model.predict(np.zeros((1, 4), dtype="float32"), verbose=0).shape == (1, 3)
+
+
+# -- 3 again, for real: two runs on one long-lived cluster -----------------------------------------------------
+
+@pytest.mark.keras
+@pytest.mark.dask
+def test_two_runs_on_one_dask_cluster_each_train_on_their_own_data(write_config, tmp_path):
+    pytest.importorskip("distributed")
+    from test_dask import Cluster
+
+    cluster = Cluster(tmp_path, {})
+    try:
+        fingerprints = []
+        for seed in (1, 2):
+            cfg = natsel.load_config(write_config(KERAS.format(data="{source: iris}",
+                                                               training="{max_epochs: 1, patience: 0}")))
+            cfg.override(seed=seed)
+            cfg.executor.type, cfg.executor.scheduler = "dask", cluster.address
+            run = natsel.evolve(cfg, tmp_path / f"run{seed}", progress=False, plots=False)
+            assert all(t["status"] == "ok" for t in run.trials)
+            assert {t["extra"]["data"] for t in run.trials} == {run.meta["data_fingerprint"]}
+            fingerprints.append(run.meta["data_fingerprint"])
+        assert fingerprints[0] != fingerprints[1]  # another seed, another split: other data
+    finally:
+        cluster.stop()
