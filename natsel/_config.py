@@ -34,7 +34,8 @@ TRAINING_KEYS = {
     "max_epochs", "patience", "max_training_time", "grace", "metric", "task",
     "steps_per_execution",
 }
-EXECUTOR_KEYS = {"type", "scheduler", "retries", "gpu", "timeout"}
+EXECUTOR_KEYS = {"type", "scheduler", "retries", "gpu", "timeout", "security"}
+SECURITY_KEYS = {"ca_file", "cert", "key"}
 GENE_KEYS = {"choices", "low", "high", "step", "log", "type", "value", "repeat", "digits"}
 
 
@@ -52,12 +53,22 @@ class Training:
 
 
 @dataclass
+class TLSSettings:
+    """Mutual-TLS credentials of natsel's Dask client (paths already resolved)."""
+
+    ca_file: Path  # the CA that signed the scheduler's and workers' certificates
+    cert: Path  # this client's certificate, signed by the same CA
+    key: Path | None = None  # its private key; None: in the ``cert`` file
+
+
+@dataclass
 class ExecutorSettings:
     type: str = "local"  # local | dask
     scheduler: str | None = None
     retries: int = 2
     gpu: bool = False
     timeout: float = 20.0  # seconds to wait for the scheduler when connecting
+    security: TLSSettings | None = None  # required by, and only allowed with, a tls:// scheduler
 
 
 @dataclass
@@ -393,6 +404,56 @@ def apply_run_settings(cfg: Config, meta: dict[str, Any], run_path: Path) -> Con
     return cfg
 
 
+def _path(base_dir: Path, text: str) -> Path:
+    return (base_dir / Path(text).expanduser()).resolve()
+
+
+def tls_mismatch(scheduler: str, security: TLSSettings | None) -> tuple[str, str] | None:
+    """``("scheduler" | "security", problem)`` when the scheduler's scheme and the TLS credentials disagree."""
+    from natsel.executors._tls import TLS_SCHEMES, scheme_of
+
+    scheme = scheme_of(scheduler)
+    if scheme in TLS_SCHEMES and security is None:
+        return "scheduler", (f"the {scheme}:// scheduler {scheduler} needs TLS credentials: 'security: {{ca_file, "
+                             "cert, key}' under 'executor' or --tls-ca-file, --tls-cert, --tls-key (docs/dask.md)")
+    if security is not None and scheme not in TLS_SCHEMES:
+        return "security", (f"TLS credentials apply only to a tls:// scheduler; {scheduler} would ignore them "
+                            "(use tls://HOST:PORT, or drop the credentials)")
+    return None
+
+
+def apply_executor_options(cfg: Config, scheduler: str | None = None, tls_ca_file: Path | None = None,
+                           tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
+    """Apply ``natsel evolve``'s ``--scheduler`` and ``--tls-*`` options to ``cfg``, checked like the config.
+
+    Relative paths are taken from the current folder. Given together, ``--tls-ca-file`` and
+    ``--tls-cert`` (and ``--tls-key``) replace the config's ``executor.security``.
+    Problems raise :class:`ConfigError` located at the option (``--tls-cert: ...``).
+    """
+    e = cfg.executor
+    if scheduler:
+        e.type, e.scheduler = "dask", scheduler
+    flags = {"ca_file": "--tls-ca-file", "cert": "--tls-cert", "key": "--tls-key"}
+    given = {k: p for k, p in (("ca_file", tls_ca_file), ("cert", tls_cert), ("key", tls_key)) if p is not None}
+    if given:
+        for k in ("ca_file", "cert"):
+            if k not in given:
+                other = flags[next(iter(given))]
+                raise ConfigError(f"{other} needs {flags[k]} too (--tls-ca-file, --tls-cert and --tls-key go together; "
+                                  "--tls-key may be left out when the cert file holds the key)", flags[k])
+        files = {k: _path(Path.cwd(), str(p)) for k, p in given.items()}
+        from natsel.executors._tls import check_tls_files
+
+        problem = check_tls_files(files["ca_file"], files["cert"], files.get("key"))
+        if problem:
+            raise ConfigError(problem[1], flags[problem[0]])
+        e.security = TLSSettings(**files)
+    if e.type == "dask" and (scheduler or given):
+        problem = tls_mismatch(e.scheduler or "", e.security)
+        if problem:
+            raise ConfigError(problem[1], "--scheduler" if scheduler else "--tls-ca-file")
+
+
 def _validate(doc: Located, base_dir: Path, text: str) -> Config:
     v = _V(doc)
     raw = v.mapping(doc.data, (), "config")
@@ -504,8 +565,26 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
         if not isinstance(ex["gpu"], bool):
             raise v.err(("executor", "gpu"), "'gpu' must be true or false")
         e.gpu = ex["gpu"]
+    if "security" in ex:
+        sec = v.mapping(ex["security"], ("executor", "security"), "security")
+        v.keys(sec, SECURITY_KEYS, ("executor", "security"), "'security'")
+        for k in ("ca_file", "cert"):
+            if k not in sec:
+                raise v.err(("executor", "security"), f"'security' needs '{k}' (and 'key', unless the cert file "
+                            "holds the private key too)")
+        files = {k: _path(base_dir, v.string(sec[k], ("executor", "security", k))) for k in sec}
+        from natsel.executors._tls import check_tls_files
+
+        problem = check_tls_files(files["ca_file"], files["cert"], files.get("key"))
+        if problem:
+            raise v.err(("executor", "security", problem[0]), problem[1])
+        e.security = TLSSettings(**files)
     if e.type == "dask" and not e.scheduler:
-        raise v.err(("executor",), "a dask executor needs 'scheduler: tcp://HOST:PORT'")
+        raise v.err(("executor",), "a dask executor needs 'scheduler: tls://HOST:PORT' (or tcp://HOST:PORT)")
+    if e.type == "dask":
+        problem = tls_mismatch(e.scheduler or "", e.security)
+        if problem:
+            raise v.err(("executor", problem[0]) if problem[0] in ex else ("executor",), problem[1])
     cfg.swarm = dict(v.mapping(raw.get("swarm"), ("swarm",), "swarm"))
     if cfg.data is not None:
         from natsel._model_spec import validate_keras_config

@@ -84,7 +84,7 @@ def make_executor(cfg: Config, spec: dict[str, Any], payload: Any) -> Executor:
 
         return DaskExecutor(cfg.executor.scheduler or "", spec, payload, retries=cfg.executor.retries,
                             gpu=cfg.executor.gpu, hard_limit=cfg.training.max_training_time + cfg.training.grace,
-                            connect_timeout=cfg.executor.timeout)
+                            connect_timeout=cfg.executor.timeout, security=cfg.executor.security)
     if cfg.workers == 0:
         return InlineExecutor(spec, payload)
 

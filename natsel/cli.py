@@ -57,11 +57,18 @@ def _short(genome: dict[str, Any], width: int = 90) -> str:
 @click.option("--population", type=click.IntRange(min=2), help="Override evolution.population.")
 @click.option("--generations", type=click.IntRange(min=1), help="Override evolution.generations.")
 @click.option("--resume", is_flag=True, help="Continue the newest run of this config's name (or --run-dir).")
-@click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run trials on a Dask cluster.")
+@click.option("--scheduler", metavar="tls://HOST:PORT", help="Run trials on a Dask cluster (docs/dask.md).")
+@click.option("--tls-ca-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="CA certificate (PEM) of a tls:// scheduler; with --tls-cert/--tls-key it replaces executor.security.")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path),
+              help="This client's certificate (PEM), signed by that CA.")
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="Its private key (PEM); leave out if --tls-cert holds it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @_friendly
 def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | None, population: int | None,
-           generations: int | None, resume: bool, scheduler: str | None, quiet: bool) -> None:
+           generations: int | None, resume: bool, scheduler: str | None, tls_ca_file: Path | None,
+           tls_cert: Path | None, tls_key: Path | None, quiet: bool) -> None:
     """Evolve the search space of CONFIG (a YAML file) and record every trial.
 
     Exit codes: 0 done; 2 bad input (one line says what and where); 3 no trial succeeded;
@@ -69,6 +76,7 @@ def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | 
     """
     from natsel import evolve as run_evolve
     from natsel import load_config
+    from natsel._config import apply_executor_options
 
     cfg = load_config(config).override(seed=seed, population=population, generations=generations)
     if workers is not None:
@@ -77,8 +85,7 @@ def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | 
 
             raise ConfigError("--workers 0 runs Python fitness in-process; Keras training needs workers >= 1")
         cfg.workers = workers
-    if scheduler:
-        cfg.executor.type, cfg.executor.scheduler = "dask", scheduler
+    apply_executor_options(cfg, scheduler, tls_ca_file, tls_cert, tls_key)
     from natsel.executors._base import ExecutorLost
 
     try:

@@ -30,3 +30,44 @@ def _fresh_helper_calls():
     if mod is not None:
         mod.CALLS.clear()
     yield
+
+
+@pytest.fixture
+def tls_certs(tmp_path: Path):
+    """A throw-away CA and certificates signed by it (the openssl CLI), in tmp_path/certs.
+
+    Returns a function ``name -> (cert, key)`` that makes (once) a certificate and key for ``name``;
+    the CA is ``certs/ca.pem``. A second, unrelated CA signs ``rogue`` (a stranger's credentials).
+    """
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command to make test certificates")
+    folder = tmp_path / "certs"
+    folder.mkdir(exist_ok=True)
+    key_args = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def sh(*args: str) -> None:
+        subprocess.run([openssl, *args], cwd=folder, check=True, capture_output=True, timeout=60)
+
+    def ca(name: str) -> None:
+        sh("req", "-x509", *key_args, "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "2",
+           "-subj", f"/CN=natsel test {name}", "-addext", "basicConstraints=critical,CA:TRUE",
+           "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+    ca("ca")
+
+    def make(name: str) -> tuple[Path, Path]:
+        cert, key = folder / f"{name}.pem", folder / f"{name}.key"
+        if not cert.exists():
+            signer = "ca"
+            if name == "rogue":
+                ca("rogue-ca")
+                signer = "rogue-ca"
+            sh("req", *key_args, "-keyout", key.name, "-out", f"{name}.csr", "-subj", f"/CN={name}")
+            sh("x509", "-req", "-in", f"{name}.csr", "-CA", f"{signer}.pem", "-CAkey", f"{signer}.key",
+               "-CAcreateserial", "-out", cert.name, "-days", "2")
+        return cert, key
+
+    return make

@@ -39,18 +39,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def tls_flags(certs, name: str) -> list[str]:
+    """``dask scheduler`` / ``dask worker`` options for ``name``'s certificate from the ``tls_certs`` fixture."""
+    cert, key = certs(name)
+    return ["--tls-ca-file", str(cert.parent / "ca.pem"), "--tls-cert", str(cert), "--tls-key", str(key)]
+
+
 class Cluster:
-    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
-        self.address = f"tcp://127.0.0.1:{free_port()}"
+    """A scheduler and two workers on 127.0.0.1; with ``certs`` (the ``tls_certs`` fixture), all on tls://."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str], certs=None) -> None:
+        scheme = "tls" if certs else "tcp"
+        self.address = f"{scheme}://127.0.0.1:{free_port()}"
         port = self.address.rsplit(":", 1)[1]
         self.env = {**os.environ, "PYTHONPATH": str(tmp_path), **env}
         self.log = open(tmp_path / "cluster.log", "w")  # noqa: SIM115 - closed in stop()
+        tls = ["--protocol", "tls", *tls_flags(certs, "scheduler")] if certs else []
         self.scheduler = subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", port,
-                                           "--no-dashboard"], stdout=self.log, stderr=self.log, env=self.env)
+                                           "--no-dashboard", *tls], stdout=self.log, stderr=self.log, env=self.env)
         self.workers = [subprocess.Popen([DASK, "worker", self.address, "--nthreads", "1", "--no-nanny",
-                                          "--no-dashboard", "--name", f"w{i}"], stdout=self.log, stderr=self.log,
-                                         env=self.env) for i in range(2)]
-        with distributed.Client(self.address, timeout=60) as client:
+                                          "--no-dashboard", "--name", f"w{i}",
+                                          *(tls_flags(certs, f"worker{i}") if certs else [])],
+                                         stdout=self.log, stderr=self.log, env=self.env) for i in range(2)]
+        security = None
+        if certs:
+            from distributed.security import Security
+
+            cert, key = certs("watcher")
+            security = Security(tls_ca_file=str(cert.parent / "ca.pem"), tls_client_cert=str(cert),
+                                tls_client_key=str(key), require_encryption=True)
+        with distributed.Client(self.address, timeout=60, security=security) as client:
             client.wait_for_workers(2, timeout=60)
 
     def stop(self) -> None:
@@ -198,3 +216,63 @@ def test_gpu_trials_only_run_on_workers_with_a_gpu_resource(tmp_path, write_conf
             p.kill()
             p.wait(10)
         log.close()
+
+
+TLS_CFG = CFG + """
+executor:
+  scheduler: ADDR
+  timeout: 10
+  security:
+    ca_file: certs/ca.pem
+    cert: certs/natsel.pem
+    key: certs/natsel.key
+"""
+
+
+def refused(address: str, security=None, deadline: float = 30.0) -> str:
+    """Try to connect as a stranger; the exception's name if refused (fails the test if it connects or hangs)."""
+    box: dict = {}
+
+    def attempt() -> None:
+        try:
+            with distributed.Client(address, timeout=5, security=security, set_as_default=False):
+                box["connected"] = True
+        except Exception as exc:  # noqa: BLE001 - any refusal will do; the caller checks it happened
+            box["error"] = f"{exc.__class__.__name__}: {exc}"
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(deadline)
+    assert not thread.is_alive(), f"a client without credentials hung for {deadline}s instead of being refused"
+    assert "connected" not in box, f"a client without credentials connected to {address}"
+    return box["error"]
+
+
+def test_tls_cluster_runs_an_evolve_and_refuses_strangers(tmp_path, write_config, tls_certs, capsys):
+    tls_certs("natsel")
+    cluster = Cluster(tmp_path, {}, certs=tls_certs)
+    try:
+        assert cluster.address.startswith("tls://127.0.0.1:")
+        path = write_config(TLS_CFG.format(fitness="counted_mixed", population=6, generations=2)
+                            .replace("ADDR", cluster.address))
+        cfg = natsel.load_config(path)  # the relative certificate paths resolve against the config's folder
+        assert cfg.executor.security.cert == (tmp_path / "certs" / "natsel.pem").resolve()
+        run = natsel.evolve(cfg, tmp_path / "run", progress=False, plots=False)
+        assert run.status == "finished" and len(run.trials) == 12
+        assert all(t["status"] in ("ok", "cached") for t in run.trials)
+        assert "neither encrypted nor authenticated" not in capsys.readouterr().err
+
+        from distributed.security import Security
+
+        # plain tcp to the TLS port: the scheduler drops the connection
+        started = time.monotonic()
+        assert "closed" in refused(cluster.address.replace("tls://", "tcp://", 1)).lower()
+        # TLS, trusting the right CA, but with a certificate from another CA: the handshake is refused
+        cert, key = tls_certs("rogue")
+        rogue = Security(tls_ca_file=str(tmp_path / "certs" / "ca.pem"), tls_client_cert=str(cert),
+                         tls_client_key=str(key), require_encryption=True)
+        assert "ssl" in refused(cluster.address, rogue).lower()  # unknown ca, or the connection cut mid-handshake
+        assert time.monotonic() - started < 30
+        assert cluster.scheduler.poll() is None  # refused, not crashed
+    finally:
+        cluster.stop()

@@ -16,6 +16,7 @@ The parent stays the only writer of the run store: workers only return results.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -48,14 +49,23 @@ def run_trial(spec: dict[str, Any], payload: Any, task: Task) -> Result:
 
 class DaskExecutor(Executor):
     def __init__(self, scheduler: str, objective: dict[str, Any], payload: Any = None, retries: int = 2,
-                 gpu: bool = False, hard_limit: float | None = None, connect_timeout: float = 20.0) -> None:
+                 gpu: bool = False, hard_limit: float | None = None, connect_timeout: float = 20.0,
+                 security: Any = None) -> None:
+        """``security``: a :class:`~natsel._config.TLSSettings` or a ``distributed.security.Security``
+        for a ``tls://`` scheduler; None leaves it to Dask's own config."""
         try:
             from distributed import Client
         except ImportError:
             raise NatselError("the Dask executor needs dask[distributed]: pip install 'natsel[dask]'") from None
+        from natsel.executors._tls import client_security, plaintext_warning
+
         self.scheduler = scheduler
+        warning = plaintext_warning(scheduler)
+        if warning:
+            print(warning, file=sys.stderr)
         try:
-            self.client = Client(scheduler, timeout=connect_timeout, set_as_default=False)
+            self.client = Client(scheduler, timeout=connect_timeout, set_as_default=False,
+                                 security=client_security(security))
         except (OSError, TimeoutError) as exc:
             raise NatselError(f"cannot reach the Dask scheduler at {scheduler}: {exc.__class__.__name__}") from None
         self.objective = objective
