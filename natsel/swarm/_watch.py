@@ -94,8 +94,8 @@ class _Scene:
         x, y, z, levels = surface
         # Greys from dark (low cost) to white, without the near-black end so that blue arrows stay visible.
         cmap = ListedColormap(_plt().get_cmap("Greys_r")(np.linspace(0.12, 1.0, 256)))
-        # crisp: bands without anti-aliased edges and no contour lines: few colours, a small GIF.
         # BoundaryNorm: band i gets the i-th of evenly spaced greys whatever its values (the levels are quantiles).
+        # crisp (the GIF): bands without anti-aliased edges and no contour lines: few colours, a small file.
         ax.contourf(x, y, z, levels=levels, cmap=cmap, norm=BoundaryNorm(levels, cmap.N), antialiased=not crisp)
         if not crisp:
             ax.contour(x, y, z, levels=levels[::4], colors="0.35", linewidths=0.3)
