@@ -194,5 +194,101 @@ def train_best(run_dir: Path, trial: int | None, epochs: int, patience: int, max
     click.echo(f"model: {info['model']}")
 
 
+class _OneLineUsage(click.Command):
+    """A command whose usage errors (bad option values, missing arguments) are one ``error:`` line, exit 2."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.MissingParameter as exc:
+            click.echo(f"error: {ctx.command_path}: {exc.format_message()}", err=True)
+        except click.BadParameter as exc:
+            where = exc.param_hint or (exc.param.opts[0] if exc.param is not None and exc.param.opts else self.name)
+            if isinstance(where, (list, tuple)):
+                where = "/".join(where)
+            click.echo(f"error: {str(where).strip(chr(39))}: {exc.message}", err=True)
+        except click.UsageError as exc:
+            click.echo(f"error: {ctx.command_path}: {exc.message}", err=True)
+        ctx.exit(2)
+
+
+class _Inertia(click.ParamType):
+    """``W`` (constant) or ``START:END`` (linear from START at the first iteration to END at the last)."""
+
+    name = "W|START:END"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[float, float]:
+        if isinstance(value, tuple):
+            return value
+        parts = str(value).split(":")
+        try:
+            if len(parts) not in (1, 2):
+                raise ValueError
+            start, end = float(parts[0]), float(parts[-1])
+        except ValueError:
+            self.fail(f"{value!r} is neither a number nor START:END (e.g. 0.9:0.4)", param, ctx)
+        if not (0 <= start and 0 <= end):
+            self.fail(f"{value!r}: inertia weights must be >= 0", param, ctx)
+        return start, end
+
+
+@main.command(cls=_OneLineUsage)
+@click.argument("function")
+@click.option("--particles", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--iterations", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--w", "inertia", type=_Inertia(), default="0.9:0.4", show_default=True,
+              help="Inertia weight: a constant, or START:END for a linear decrease over the iterations.")
+@click.option("--c1", type=click.FloatRange(min=0), default=1.5, show_default=True,
+              help="Pull towards the particle's own best.")
+@click.option("--c2", type=click.FloatRange(min=0), default=1.5, show_default=True,
+              help="Pull towards the swarm's best.")
+@click.option("--beta", type=click.FloatRange(min=0, max=1, max_open=True),
+              help="Run EMPSO with this momentum instead of PSO (--w is then unused).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--bounds", type=float, nargs=4, metavar="XMIN XMAX YMIN YMAX",
+              help="The search rectangle (required for module:function; replaces a built-in's default).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder. Default: swarm-FUNCTION.")
+@click.option("--compare", is_flag=True,
+              help="Also run EMPSO (beta 0.9), or PSO when --beta is given, from the same start; plot both costs.")
+@click.option("--no-gif", is_flag=True, help="Skip the animation.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@_friendly
+def swarm(function: str, particles: int, iterations: int, inertia: tuple[float, float], c1: float, c2: float,
+          beta: float | None, seed: int, bounds: tuple[float, ...] | None, out: Path | None, compare: bool,
+          no_gif: bool, quiet: bool) -> None:
+    """Watch PSO (or EMPSO) minimise a 2-D FUNCTION; write its figures and animation.
+
+    FUNCTION is a built-in landscape (sphere, rosenbrock, rastrigin, ackley, himmelblau, ripples) or
+    module:function, a function of (x, y) from an importable module (the current folder included),
+    which then needs --bounds. Writes panels.png (six iterations), swarm.gif (every iteration) and
+    cost.png (best cost per iteration) into --out.
+
+    \b
+    natsel swarm rastrigin
+    natsel swarm himmelblau --w 0.7 --compare --out figs
+    natsel swarm mymod:bumpy --bounds -3 3 -3 3
+    """
+    from natsel.swarm import SwarmOptions
+    from natsel.swarm._landscapes import get_landscape
+    from natsel.swarm._watch import describe, watch
+
+    land = get_landscape(function, bounds or None)
+    options = SwarmOptions(n_particles=particles, iterations=iterations, c1=c1, c2=c2, w_start=inertia[0],
+                           w_end=inertia[1], beta=beta)
+    folder = out or Path(f"swarm-{land.name}")
+    runs, written = watch(land, options, folder, seed=seed, compare=compare, gif=not no_gif, progress=not quiet)
+    for path in written:
+        click.echo(str(path))
+    for run in runs:
+        res = run.result
+        x, y = res.best_position
+        line = f"{describe(run.options)}: best {res.best_cost:.6g} at ({x:.6g}, {y:.6g}) after {res.iterations} iterations"
+        nearest = land.nearest_minimum(res.best_position)
+        if nearest is not None:
+            (mx, my), dist = nearest
+            line += f"; true minimum {land.min_value:g} at ({mx:.6g}, {my:.6g}), {dist:.3g} away"
+        click.echo(line)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

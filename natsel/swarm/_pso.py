@@ -11,6 +11,10 @@ Update rules, for every particle (rows of ``x``), every iteration ``t``:
 ``w_t`` goes linearly from ``w_start`` to ``w_end``. Velocities are clamped to
 ``velocity_clamp * (high - low)`` when bounds are given (else to ``velocity_clamp`` itself);
 positions are clipped to the bounds and the velocity component that hit a bound is zeroed.
+
+``minimize(..., record=True)`` also returns the whole run as a :class:`SwarmTrajectory`: the
+swarm's state after every iteration, with the initial state as iteration 0. Recording only
+copies arrays; it draws no random numbers, so the run is the same with and without it.
 """
 
 from __future__ import annotations
@@ -44,6 +48,35 @@ class SwarmOptions:
         return self.w_start + (self.w_end - self.w_start) * t / (self.iterations - 1)
 
 
+@dataclass(frozen=True)
+class SwarmTrajectory:
+    """The swarm's state per iteration; index 0 is the initial state (before any update).
+
+    With ``T`` iterations run, ``n`` particles and ``d`` dimensions:
+
+    * ``positions``, ``velocities``: (T+1, n, d). ``velocities[t]`` is the velocity after update
+      ``t`` (clamped; a component that hit a bound is zeroed), the one carried into update ``t+1``;
+      ``velocities[0]`` is zero.
+    * ``costs``: (T+1, n), the cost of ``positions[t]``.
+    * ``pbest_positions`` (T+1, n, d), ``pbest_costs`` (T+1, n): each particle's best so far.
+    * ``gbest_positions`` (T+1, d), ``gbest_costs`` (T+1,): the swarm's best so far;
+      ``gbest_costs[1:]`` is the result's ``cost_history``.
+    """
+
+    positions: np.ndarray
+    velocities: np.ndarray
+    costs: np.ndarray
+    pbest_positions: np.ndarray
+    pbest_costs: np.ndarray
+    gbest_positions: np.ndarray
+    gbest_costs: np.ndarray
+
+    @property
+    def iterations(self) -> int:
+        """Iterations run (the trajectory holds one more state: the initial one)."""
+        return len(self.positions) - 1
+
+
 @dataclass
 class SwarmResult:
     best_position: np.ndarray
@@ -51,6 +84,7 @@ class SwarmResult:
     cost_history: list[float] = field(default_factory=list)  # global best after each iteration
     iterations: int = 0
     stopped: str = "iterations"  # iterations | patience | deadline | callback
+    trajectory: SwarmTrajectory | None = None  # with minimize(..., record=True)
 
 
 def minimize(
@@ -62,11 +96,14 @@ def minimize(
     init: np.ndarray | None = None,
     seed: int | None = 0,
     should_stop: Callable[[int, float], bool] | None = None,
+    record: bool = False,
 ) -> SwarmResult:
     """Minimise ``cost`` (positions of shape (particles, dim) -> costs of shape (particles,)).
 
     Initial positions are ``init`` (particles x dim) or uniform within ``bounds``.
     ``should_stop(iteration, best_cost)`` can end the search early (a deadline, say).
+    ``record=True`` keeps every iteration's state in ``result.trajectory`` (memory grows with
+    iterations x particles x dim; meant for small problems such as 2-D landscapes).
 
     >>> res = minimize(lambda x: (x**2).sum(axis=1), 5, bounds=(-5.0, 5.0), seed=1)
     >>> bool(res.best_cost < 1e-6)
@@ -98,6 +135,14 @@ def minimize(
     g = int(np.argmin(pbest_cost))
     gbest, gbest_cost = pbest[g].copy(), float(pbest_cost[g])
     history: list[float] = []
+    frames: list[tuple[np.ndarray, ...]] = []
+
+    def keep() -> None:
+        frames.append((x.copy(), v.copy(), costs.copy(), pbest.copy(), pbest_cost.copy(), gbest.copy(),
+                       np.float64(gbest_cost)))
+
+    if record:
+        keep()
     stale = 0
     stopped = "iterations"
     t = 0
@@ -128,13 +173,16 @@ def minimize(
         if pbest_cost[g] < gbest_cost:
             gbest, gbest_cost = pbest[g].copy(), float(pbest_cost[g])
         history.append(gbest_cost)
+        if record:
+            keep()
         if opt.patience is not None and stale >= opt.patience:
             stopped = "patience"
             break
         if should_stop is not None and should_stop(t, gbest_cost):
             stopped = "callback"
             break
-    return SwarmResult(gbest, gbest_cost, history, t + 1 if opt.iterations else 0, stopped)
+    trajectory = SwarmTrajectory(*(np.stack(a) for a in zip(*frames, strict=True))) if record else None
+    return SwarmResult(gbest, gbest_cost, history, t + 1 if opt.iterations else 0, stopped, trajectory)
 
 
 # Benchmark functions with known minima (all 0).
