@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,96 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class OneLineError(click.ClickException):
+    """A usage error shown as the single line ``error: <where>: <what>`` (exit code 2)."""
+
+    exit_code = 2
+
+    def __init__(self, where: str, what: str) -> None:
+        super().__init__(f"{where}: {what}")
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+_RANGE = [  # click's range messages, said the way natsel's config errors say them
+    (re.compile(r"^(.+) is not in the range x>=(\S+)$"), r"\1 is smaller than the minimum \2"),
+    (re.compile(r"^(.+) is not in the range x>(\S+)$"), r"\1 must be greater than \2"),
+    (re.compile(r"^(.+) is not in the range x<=(\S+)$"), r"\1 is larger than the maximum \2"),
+    (re.compile(r"^(.+) is not in the range (\S+)<=x<=(\S+)$"), r"\1 is not between \2 and \3"),
+    (re.compile(r"^(.+) is not a valid integer range$"), r"\1 is not a valid integer"),
+    (re.compile(r"^(.+) is not a valid float range$"), r"\1 is not a valid number"),
+    (re.compile(r"^[Oo]ption '[^']+' requires an argument$"), "requires a value"),
+]
+
+
+def _what(message: str) -> str:
+    text = " ".join(message.split()).rstrip(".")
+    for pattern, repl in _RANGE:
+        text = pattern.sub(repl, text)
+    if len(text) > 1 and text[0].isupper() and text[1].islower():
+        text = text[0].lower() + text[1:]
+    return text
+
+
+def _param_name(param: click.Parameter) -> str:
+    if isinstance(param, click.Option):
+        return max(param.opts, key=len)
+    return param.human_readable_name
+
+
+def one_line(exc: click.UsageError) -> OneLineError:
+    """``error: <where>: <what>`` for any click usage or parameter error."""
+    if isinstance(exc, click.BadParameter):
+        if exc.param_hint is not None:
+            hint = exc.param_hint
+            where = hint if isinstance(hint, str) else " / ".join(hint)
+        elif exc.param is not None:
+            where = _param_name(exc.param)
+        else:
+            where = exc.ctx.command_path if exc.ctx else "natsel"
+        if isinstance(exc, click.MissingParameter):
+            kind = exc.param_type or (exc.param.param_type_name if exc.param else "parameter")
+            return OneLineError(where, f"missing {kind}" + (f" ({_what(exc.message)})" if exc.message else ""))
+        return OneLineError(where, _what(exc.message))
+    if isinstance(exc, click.NoSuchOption):
+        extra = f" (did you mean {', '.join(exc.possibilities)}?)" if exc.possibilities else ""
+        return OneLineError(exc.option_name, f"no such option{extra}")
+    if isinstance(exc, click.exceptions.NoSuchCommand):
+        group = exc.ctx.command if exc.ctx else None
+        names = sorted(group.commands) if isinstance(group, click.Group) else []
+        return OneLineError(exc.command_name, "no such command" + (f" (commands: {', '.join(names)})" if names else ""))
+    if isinstance(exc, click.BadOptionUsage):
+        return OneLineError(exc.option_name, _what(exc.message))
+    return OneLineError(exc.ctx.command_path if exc.ctx else "natsel", _what(exc.message))
+
+
+@contextmanager
+def _usage_errors_on_one_line() -> Iterator[None]:
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise  # plain `natsel`: the help text, as click prints it
+    except click.UsageError as exc:
+        raise one_line(exc) from None
+
+
+class NatselGroup(click.Group):
+    """Every usage or parameter error of every command (a bad option value, an unknown option or
+    command, a missing argument) is one line ``error: <where>: <what>`` with exit code 2, like
+    natsel's own input errors. ``--help`` is click's."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        with _usage_errors_on_one_line():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _usage_errors_on_one_line():  # resolving the command, parsing its arguments, running it
+            return super().invoke(ctx)
+
+
+@click.group(cls=NatselGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="natsel")
 def main() -> None:
     """Evolve neural-network hyperparameters with a genetic algorithm.
@@ -49,7 +140,7 @@ def _short(genome: dict[str, Any], width: int = 90) -> str:
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("config", type=click.Path(path_type=Path))  # a folder: load_config says so
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Run folder to write (or resume if it holds a run). Default: runs/<name>-<time>.")
 @click.option("--seed", type=click.IntRange(min=0), help="Override the config's seed.")
