@@ -197,31 +197,113 @@ def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | 
                    f"{_short(best['genome'], 200)}")
 
 
+SHOW_KEYS = ("rank", "id", "generation", "fitness", "status", "seconds", "genome", "metrics", "error")
+CSV_FIXED = ("rank", "id", "generation", "fitness", "status", "seconds")
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def leaderboard_csv(rows: list[dict[str, Any]], genes: list[str]) -> str:
+    """The leaderboard as CSV: rank, id, generation, fitness, status, seconds, one column per gene
+    (``genes``, in that order), one per scalar metric (``metrics.<name>``), and error. Missing values
+    are empty cells; floats keep every digit."""
+    import csv
+    import io
+
+    genes = genes + [k for r in rows for k in r["genome"] if k not in genes]
+    genes = list(dict.fromkeys(genes))
+    metrics: list[str] = []
+    for r in rows:
+        metrics += [k for k, v in (r["metrics"] or {}).items() if _scalar(v) and k not in metrics]
+    gene_cols = {g: f"gene.{g}" if g in CSV_FIXED or g == "error" or g.startswith("metrics.") else g for g in genes}
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([*CSV_FIXED, *gene_cols.values(), *(f"metrics.{m}" for m in metrics), "error"])
+
+    def cell(v: Any) -> Any:
+        return "" if v is None else repr(v) if isinstance(v, float) else v
+
+    for r in rows:
+        m = r["metrics"] or {}
+        w.writerow([*(cell(r[k]) for k in CSV_FIXED), *(cell(r["genome"].get(g)) for g in genes),
+                    *(cell(m.get(k)) if _scalar(m.get(k)) else "" for k in metrics), cell(r["error"])])
+    return buf.getvalue()
+
+
+def _table(header: list[str], body: list[list[str]], right: int) -> list[str]:
+    """Columns as wide as their widest cell; the first ``right`` columns right-aligned."""
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    return [" ".join(c.rjust(wd) if i < right else c.ljust(wd) for i, (c, wd) in enumerate(zip(row, widths, strict=True))
+                     ).rstrip() for row in [header, *body]]
+
+
+def _gene_text(v: Any) -> str:
+    return "-" if v is None else str(v)
+
+
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--top", "top", type=click.IntRange(min=1), default=10, show_default=True, help="How many trials.")
-@click.option("--json", "as_json", is_flag=True, help="Print the leaderboard as JSON.")
+@click.option("--top", "top", type=click.IntRange(min=1),
+              help="How many trials. Default: 10 in the table, every trial with --json or --csv.")
+@click.option("--all", "show_all", is_flag=True, help="Every evaluated trial.")
+@click.option("--wide", is_flag=True, help="One column per gene, nothing cut (the default cuts genomes at 90 characters).")
+@click.option("--json", "as_json", is_flag=True, help="Print the trials as JSON (every trial unless --top).")
+@click.option("--csv", "as_csv", is_flag=True,
+              help="Print the trials as CSV, one column per gene and metric (every trial unless --top).")
 @_friendly
-def show(run_dir: Path, top: int, as_json: bool) -> None:
+def show(run_dir: Path, top: int | None, show_all: bool, wide: bool, as_json: bool, as_csv: bool) -> None:
     """Leaderboard of a run: rank, fitness, status, seconds, genome."""
+    if as_json and as_csv:
+        raise click.BadParameter("cannot be combined with --csv", param_hint="--json")
+    if show_all and top is not None:
+        raise click.BadParameter("cannot be combined with --top", param_hint="--all")
     from natsel import load_run
+    from natsel._plot import gene_names, run_space
 
     run = load_run(run_dir)
+    if top is None and not (show_all or as_json or as_csv):
+        top = 10
     rows = run.leaderboard(top)
     if as_json:
-        keep = ("rank", "id", "generation", "fitness", "status", "seconds", "genome", "metrics", "error")
-        click.echo(json.dumps([{k: r[k] for k in keep} for r in rows], indent=2))
+        click.echo(json.dumps([{k: r[k] for k in SHOW_KEYS} for r in rows], indent=2))
+        return
+    genes = gene_names(run, run_space(run))  # in the config's order
+    if as_csv:
+        click.echo(leaderboard_csv(rows, genes), nl=False)
         return
     n_gen = len(run.history)
+    n_eval = len(run.leaderboard())
     click.echo(f"{run.path}  status={run.status}  generations={n_gen}  trials={len(run.trials)}  "
                f"direction={'maximize' if run.maximize else 'minimize'}")
-    click.echo(f"{'rank':>4} {'trial':>5} {'gen':>3} {'fitness':>10} {'status':>8} {'seconds':>8}  genome")
+    header = ["rank", "trial", "gen", "fitness", "status", "seconds"]
+    body = []
     for r in rows:
         fit = f"{r['fitness']:.5g}" if r["fitness"] is not None else "-"
         secs = f"{r['seconds']:.2f}" if r["seconds"] is not None else "-"
-        extra = f"  [{r['error']}]" if r["error"] else ""
-        click.echo(f"{r['rank']:>4} {r['id']:>5} {r['generation']:>3} {fit:>10} {r['status']:>8} {secs:>8}  "
-                   f"{_short(r['genome'])}{extra}")
+        body.append([str(r["rank"]), str(r["id"]), str(r["generation"]), fit, r["status"], secs])
+    cut = False
+    if wide:
+        errors = any(r["error"] for r in rows)
+        header += genes + (["error"] if errors else [])
+        for line, r in zip(body, rows, strict=True):
+            line += [_gene_text(r["genome"].get(g)) for g in genes] + ([r["error"] or ""] if errors else [])
+    else:
+        header.append("genome")
+        for line, r in zip(body, rows, strict=True):
+            text = _short({g: r["genome"][g] for g in genes if g in r["genome"]})
+            cut = cut or text.endswith("…")
+            line.append(text + (f"  [{r['error']}]" if r["error"] else ""))
+    for line in _table(header, body, right=6):
+        click.echo(line)
+    notes = []
+    if len(rows) < n_eval:
+        notes.append(f"{len(rows)} of {n_eval} evaluated trials (--all: every one)")
+    if cut:
+        notes.append("genomes cut at 90 characters (--wide: one column per gene)")
+    if notes:
+        click.echo("; ".join(notes))
 
 
 @main.command()
