@@ -79,7 +79,7 @@ def one_line(exc: click.UsageError) -> OneLineError:
         elif exc.param is not None:
             where = _param_name(exc.param)
         else:
-            where = exc.ctx.command_path if exc.ctx else "natsel"
+            where = (exc.ctx.command_path if exc.ctx else "") or "natsel"
         if isinstance(exc, click.MissingParameter):
             kind = exc.param_type or (exc.param.param_type_name if exc.param else "parameter")
             return OneLineError(where, f"missing {kind}" + (f" ({_what(exc.message)})" if exc.message else ""))
@@ -87,13 +87,16 @@ def one_line(exc: click.UsageError) -> OneLineError:
     if isinstance(exc, click.NoSuchOption):
         extra = f" (did you mean {', '.join(exc.possibilities)}?)" if exc.possibilities else ""
         return OneLineError(exc.option_name, f"no such option{extra}")
-    if isinstance(exc, click.exceptions.NoSuchCommand):
+    no_such_command = getattr(click.exceptions, "NoSuchCommand", None)  # click >= 8.4; before: a UsageError
+    unknown = (exc.command_name if no_such_command is not None and isinstance(exc, no_such_command)
+               else (re.findall(r"^No such command '(.+)'", exc.message) or [None])[0])
+    if unknown is not None:
         group = exc.ctx.command if exc.ctx else None
         names = sorted(group.commands) if isinstance(group, click.Group) else []
-        return OneLineError(exc.command_name, "no such command" + (f" (commands: {', '.join(names)})" if names else ""))
+        return OneLineError(unknown, "no such command" + (f" (commands: {', '.join(names)})" if names else ""))
     if isinstance(exc, click.BadOptionUsage):
         return OneLineError(exc.option_name, _what(exc.message))
-    return OneLineError(exc.ctx.command_path if exc.ctx else "natsel", _what(exc.message))
+    return OneLineError((exc.ctx.command_path if exc.ctx else "") or "natsel", _what(exc.message))
 
 
 @contextmanager
