@@ -99,11 +99,14 @@ def one_line(exc: click.UsageError) -> OneLineError:
     return OneLineError((exc.ctx.command_path if exc.ctx else "") or "natsel", _what(exc.message))
 
 
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
+
+
 @contextmanager
 def _usage_errors_on_one_line() -> Iterator[None]:
     try:
         yield
-    except click.exceptions.NoArgsIsHelpError:
+    except _NO_ARGS_IS_HELP:
         raise  # plain `natsel`: the help text, as click prints it
     except click.UsageError as exc:
         raise one_line(exc) from None
