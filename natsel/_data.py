@@ -106,11 +106,13 @@ def _read_csv(p: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
                     raise DataError(f"{p}:{line}: empty target '{target}'")
                 y.append(cell.strip())
                 continue
+            if cell.strip() == "":
+                raise DataError(f"{p}:{line}: column '{header[c]}' is missing (empty cell)")
             try:
                 v = float(cell)
             except ValueError:
                 raise DataError(f"{p}:{line}: column '{header[c]}' is not numeric ({cell!r})") from None
-            if math.isnan(v) or cell.strip() == "":
+            if math.isnan(v):
                 raise DataError(f"{p}:{line}: column '{header[c]}' is missing (NaN)")
             x[r, j] = v
             j += 1

@@ -17,9 +17,13 @@ from typing import Any
 import numpy as np
 
 from natsel._run import Run, _ok, evaluations
+from natsel._space import Choice, Gene, IntRange, SearchSpace, _Range
 from natsel._store import atomic_write_bytes
 
 STATUS_COLORS = {"ok": "tab:blue", "timeout": "tab:orange", "failed": "tab:red", "killed": "black"}
+#: the values a metric can take: the +-1 std band of the fitness plot is clipped to them
+METRIC_RANGE = {"accuracy": (0.0, 1.0), "f1": (0.0, 1.0), "auc": (0.0, 1.0),
+                "loss": (0.0, math.inf), "mae": (0.0, math.inf), "mse": (0.0, math.inf)}
 
 
 def _plt() -> Any:
@@ -35,15 +39,62 @@ def _label(run: Run) -> str:
     return str(run.meta.get("metric") or "fitness")
 
 
+def run_space(run: Run) -> SearchSpace | None:
+    """The run's search space, from the ``space:`` section of its ``config.yaml`` (nothing else of
+    the config is read or checked); None when it cannot be parsed."""
+    from natsel._config import _V, parse_space
+    from natsel._errors import NatselError
+    from natsel._yaml import load_yaml
+
+    try:
+        doc = load_yaml(run.config_path)
+        if not isinstance(doc.data, dict) or "space" not in doc.data:
+            return None
+        return parse_space(_V(doc), doc.data["space"])
+    except (NatselError, OSError, ValueError):
+        return None
+
+
+def _gene(space: SearchSpace | None, name: str) -> Gene | None:
+    return space[name] if space is not None and name in space.names else None
+
+
+def _numeric(values: list[Any]) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _is_log(gene: Gene | None, values: list[Any]) -> bool:
+    """The gene's own log flag; without a parsed space, a guess from the values' spread."""
+    if isinstance(gene, _Range):
+        return gene.log
+    if gene is not None:
+        return False
+    y = np.array(values, dtype=float)
+    return bool(y.min() > 0 and y.max() / y.min() > 50)
+
+
+def _categories(gene: Gene | None, values: list[Any]) -> list[str]:
+    """Category labels in the config's order (sorted when the space is unknown)."""
+    seen = sorted({str(v) for v in values})
+    if isinstance(gene, Choice):
+        cats = [str(v) for v in gene.values]
+        return cats + [c for c in seen if c not in cats]
+    return seen
+
+
 def fig_fitness(run: Run) -> Any:
-    """Fitness by generation: mean line, +-1 std band, max line (NaturalSelection's plot)."""
+    """Fitness by generation: mean line, +-1 std band, max line (NaturalSelection's plot).
+
+    The band is clipped to the values the metric can take (accuracy never goes above 1)."""
     plt = _plt()
     hist = [h for h in run.history if h["mean"] is not None]
     g = [h["generation"] for h in hist]
     mean = np.array([h["mean"] for h in hist], dtype=float)
     std = np.array([h["std"] for h in hist], dtype=float)
+    lo, hi = METRIC_RANGE.get(str(run.meta.get("metric")), (-math.inf, math.inf))
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.fill_between(g, mean - std, mean + std, alpha=0.25, color="tab:blue", label="mean ± 1 std")
+    ax.fill_between(g, np.clip(mean - std, lo, hi), np.clip(mean + std, lo, hi), alpha=0.25, color="tab:blue",
+                    label="mean ± 1 std")
     ax.plot(g, mean, color="tab:blue", label="mean")
     ax.plot(g, [h["max"] for h in hist], color="tab:green", marker="o", ms=3, label="max")
     if not run.maximize:
@@ -93,19 +144,27 @@ def fig_best_so_far(run: Run) -> Any:
     return fig
 
 
-def _gene_values(run: Run) -> dict[str, list[Any]]:
+def gene_names(run: Run, space: SearchSpace | None = None) -> list[str]:
+    """The genes of a run's genomes, in the config's order where the space is known."""
     names: list[str] = []
     for t in run.trials:
-        for k in t["genome"]:
-            if k not in names:
-                names.append(k)
-    return {k: [t["genome"].get(k) for t in run.trials] for k in names}
+        names += [k for k in t["genome"] if k not in names]
+    order = {n: i for i, n in enumerate(space.names)} if space is not None else {}
+    return sorted(names, key=lambda n: order.get(n, len(order)))
+
+
+def _gene_values(run: Run, space: SearchSpace | None = None) -> dict[str, list[Any]]:
+    return {k: [t["genome"].get(k) for t in run.trials] for k in gene_names(run, space)}
 
 
 def fig_genes(run: Run) -> Any:
-    """Each gene's values in each generation's population: how the population converges."""
+    """Each gene's values in each generation's population: how the population converges.
+
+    Numeric genes are drawn over their whole range, on a log axis where the gene is ``log``;
+    categories are listed in the config's order."""
     plt = _plt()
-    genes = {k: v for k, v in _gene_values(run).items() if len({json.dumps(x) for x in v}) > 1}
+    space = run_space(run)
+    genes = {k: v for k, v in _gene_values(run, space).items() if len({json.dumps(x) for x in v}) > 1}
     n = max(1, len(genes))
     cols = min(4, n)
     rows = math.ceil(n / cols)
@@ -113,19 +172,28 @@ def fig_genes(run: Run) -> Any:
     gens = np.array([t["generation"] for t in run.trials])
     rng = np.random.default_rng(0)
     for ax, (name, values) in zip(axes.flat, genes.items(), strict=False):
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        if numeric:
+        gene = _gene(space, name)
+        title = name
+        if _numeric(values) and not isinstance(gene, Choice):
             y = np.array(values, dtype=float)
             ax.scatter(gens + rng.uniform(-0.25, 0.25, len(y)), y, s=6, alpha=0.5)
-            if y.min() > 0 and y.max() / y.min() > 50:
+            if _is_log(gene, values):
                 ax.set_yscale("log")
+                title += " (log)"
+                if isinstance(gene, _Range):
+                    ax.set_ylim(gene.low / 1.25, gene.high * 1.25)
+            elif isinstance(gene, _Range) and gene.high > gene.low:
+                pad = 0.05 * (gene.high - gene.low)
+                ax.set_ylim(gene.low - pad, gene.high + pad)
         else:
-            cats = sorted({str(v) for v in values})
+            cats = _categories(gene, values)
             idx = np.array([cats.index(str(v)) for v in values], dtype=float)
             ax.scatter(gens + rng.uniform(-0.25, 0.25, len(idx)), idx + rng.uniform(-0.15, 0.15, len(idx)),
                        s=6, alpha=0.5)
             ax.set_yticks(range(len(cats)), cats, fontsize=7)
-        ax.set_title(name, fontsize=9)
+            ax.set_ylim(-0.5, len(cats) - 0.5)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        ax.set_title(title, fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(genes):]:
         ax.axis("off")
@@ -153,42 +221,87 @@ def fig_fitness_vs_seconds(run: Run) -> Any:
     return fig
 
 
+def _axis(gene: Gene | None, values: list[Any]) -> tuple[Any, list[tuple[float, str]], bool]:
+    """(value -> position in [0, 1], labelled ticks, log) of one parallel-coordinates axis."""
+    if _numeric(values) and not isinstance(gene, Choice):
+        log = _is_log(gene, values)
+        lo, hi = (gene.low, gene.high) if isinstance(gene, _Range) else (float(min(values)), float(max(values)))
+        f = math.log if log else float
+
+        def pos(v: Any) -> float:
+            return 0.5 if hi == lo else (f(float(v)) - f(lo)) / (f(hi) - f(lo))
+
+        mid = math.sqrt(lo * hi) if log else (lo + hi) / 2
+        if isinstance(gene, IntRange):
+            mid = gene._snap(mid)
+        ends = [lo, hi] if hi == lo or (isinstance(gene, _Range) and gene.size <= 2) else [lo, mid, hi]
+        return pos, [(pos(v), f"{v:.3g}") for v in ends], log
+    cats = _categories(gene, values)
+
+    def cat(v: Any) -> float:
+        return 0.5 if len(cats) == 1 else cats.index(str(v)) / (len(cats) - 1)
+
+    return cat, [(cat(c), c) for c in cats], False
+
+
 def fig_parallel(run: Run, top: int = 20) -> Any:
-    """Parallel coordinates of the top trials: each gene scaled to [0, 1], colour by fitness."""
+    """Parallel coordinates of the top trials, colour by fitness. Each gene's axis spans its range
+    in the config (log where the gene is log) and is labelled with its values: the range ends and
+    middle of a numeric gene, every category of a choice."""
     plt = _plt()
     rows = [r for r in run.leaderboard(top) if _ok(r["fitness"])]
-    genes = _gene_values(run)
+    space = run_space(run)
+    genes = _gene_values(run, space)
     axes_names = [k for k, v in genes.items() if len({json.dumps(x) for x in v}) > 1]
-    fig, ax = plt.subplots(figsize=(max(7, 0.9 * len(axes_names) + 2), 4.5))
+    fig, ax = plt.subplots(figsize=(max(7, 1.4 * len(axes_names) + 2.5), 4.8))
     if rows and axes_names:
-        scales = {}
-        for k in axes_names:
-            vals = genes[k]
-            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
-                lo, hi = float(min(vals)), float(max(vals))
-                scales[k] = (lambda v, lo=lo, hi=hi: 0.5 if hi == lo else (float(v) - lo) / (hi - lo))
-            else:
-                cats = sorted({str(v) for v in vals})
-                scales[k] = (lambda v, cats=cats: cats.index(str(v)) / max(1, len(cats) - 1))
+        axes = {k: _axis(_gene(space, k), genes[k]) for k in axes_names}
         fits = np.array([r["fitness"] for r in rows], dtype=float)
         norm = plt.Normalize(fits.min(), fits.max() if fits.max() > fits.min() else fits.min() + 1)
         cmap = plt.get_cmap("viridis" if run.maximize else "viridis_r")
         for r in reversed(rows):
-            ax.plot(range(len(axes_names)), [scales[k](r["genome"][k]) for k in axes_names],
+            ax.plot(range(len(axes_names)), [axes[k][0](r["genome"][k]) for k in axes_names],
                     color=cmap(norm(r["fitness"])), alpha=0.8, lw=1.2)
-        ax.set_xticks(range(len(axes_names)), axes_names, rotation=40, ha="right", fontsize=8)
+        for i, k in enumerate(axes_names):
+            ax.axvline(i, color="0.6", lw=0.8, zorder=0)
+            for y, text in axes[k][1]:
+                ax.text(i + 0.04, y, text, fontsize=7, ha="left", va="center",
+                        bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75})
+        ax.set_xticks(range(len(axes_names)), [k + (" (log)" if axes[k][2] else "") for k in axes_names],
+                      rotation=30, ha="right", fontsize=8)
+        ax.set_xlim(-0.2, len(axes_names) - 0.4)
         fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=_label(run))
-    ax.set_yticks([0, 1], ["low", "high"])
+    ax.set_ylim(-0.06, 1.06)
+    ax.set_yticks([])
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
     ax.set_title(f"top {len(rows)} trials")
     fig.tight_layout()
     return fig
 
 
+def best_epoch(history: dict[str, list[float]]) -> int | None:
+    """The epoch (1-based) whose weights training restored: the lowest validation loss (first of ties)."""
+    key = next((k for k in history if "val" in k or k == "es_loss"), None)
+    vals = np.array(history.get(key, []) if key else [], dtype=float)
+    if not np.isfinite(vals).any():
+        return None
+    return int(np.nanargmin(np.where(np.isfinite(vals), vals, np.nan))) + 1
+
+
 def fig_learning_curve(history: dict[str, list[float]], title: str = "learning curve") -> Any:
+    """Loss per epoch (whole-number epochs), with the restored best epoch marked."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.2))
+    few = max((len(v) for v in history.values()), default=0) <= 40
     for name, values in history.items():
-        ax.plot(range(1, len(values) + 1), values, label=name)
+        ax.plot(range(1, len(values) + 1), values, label=name, marker="o" if few else None, ms=3)
+    best = best_epoch(history)
+    if best is not None:
+        key = next(k for k in history if "val" in k or k == "es_loss")
+        ax.axvline(best, color="0.4", ls="--", lw=1, label=f"best epoch {best} (weights restored)")
+        ax.plot([best], [history[key][best - 1]], marker="*", ms=12, color="tab:red", ls="none")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title(title)

@@ -76,8 +76,13 @@ def load_yaml(path: str | Path) -> Located:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {name}") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config {name}: {exc.__class__.__name__}") from None
+    except IsADirectoryError:
+        raise ConfigError("a directory, not a YAML config file", name) from None
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start : exc.start + 1].hex()
+        raise ConfigError(f"not a YAML text file (byte 0x{byte} at offset {exc.start} is not UTF-8)", name) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config: {exc.strerror or exc.__class__.__name__}", name) from None
     return loads_yaml(text, name)
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,102 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class OneLineError(click.ClickException):
+    """A usage error shown as the single line ``error: <where>: <what>`` (exit code 2)."""
+
+    exit_code = 2
+
+    def __init__(self, where: str, what: str) -> None:
+        super().__init__(f"{where}: {what}")
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+_RANGE = [  # click's range messages, said the way natsel's config errors say them
+    (re.compile(r"^(.+) is not in the range x>=(\S+)$"), r"\1 is smaller than the minimum \2"),
+    (re.compile(r"^(.+) is not in the range x>(\S+)$"), r"\1 must be greater than \2"),
+    (re.compile(r"^(.+) is not in the range x<=(\S+)$"), r"\1 is larger than the maximum \2"),
+    (re.compile(r"^(.+) is not in the range (\S+)<=x<=(\S+)$"), r"\1 is not between \2 and \3"),
+    (re.compile(r"^(.+) is not a valid integer range$"), r"\1 is not a valid integer"),
+    (re.compile(r"^(.+) is not a valid float range$"), r"\1 is not a valid number"),
+    (re.compile(r"^[Oo]ption '[^']+' requires an argument$"), "requires a value"),
+]
+
+
+def _what(message: str) -> str:
+    text = " ".join(message.split()).rstrip(".")
+    for pattern, repl in _RANGE:
+        text = pattern.sub(repl, text)
+    if len(text) > 1 and text[0].isupper() and text[1].islower():
+        text = text[0].lower() + text[1:]
+    return text
+
+
+def _param_name(param: click.Parameter) -> str:
+    if isinstance(param, click.Option):
+        return max(param.opts, key=len)
+    return param.human_readable_name
+
+
+def one_line(exc: click.UsageError) -> OneLineError:
+    """``error: <where>: <what>`` for any click usage or parameter error."""
+    if isinstance(exc, click.BadParameter):
+        if exc.param_hint is not None:
+            hint = exc.param_hint
+            where = hint if isinstance(hint, str) else " / ".join(hint)
+        elif exc.param is not None:
+            where = _param_name(exc.param)
+        else:
+            where = (exc.ctx.command_path if exc.ctx else "") or "natsel"
+        if isinstance(exc, click.MissingParameter):
+            kind = exc.param_type or (exc.param.param_type_name if exc.param else "parameter")
+            return OneLineError(where, f"missing {kind}" + (f" ({_what(exc.message)})" if exc.message else ""))
+        return OneLineError(where, _what(exc.message))
+    if isinstance(exc, click.NoSuchOption):
+        extra = f" (did you mean {', '.join(exc.possibilities)}?)" if exc.possibilities else ""
+        return OneLineError(exc.option_name, f"no such option{extra}")
+    no_such_command = getattr(click.exceptions, "NoSuchCommand", None)  # click >= 8.4; before: a UsageError
+    unknown = (exc.command_name if no_such_command is not None and isinstance(exc, no_such_command)
+               else (re.findall(r"^No such command '(.+)'", exc.message) or [None])[0])
+    if unknown is not None:
+        group = exc.ctx.command if exc.ctx else None
+        names = sorted(group.commands) if isinstance(group, click.Group) else []
+        return OneLineError(unknown, "no such command" + (f" (commands: {', '.join(names)})" if names else ""))
+    if isinstance(exc, click.BadOptionUsage):
+        return OneLineError(exc.option_name, _what(exc.message))
+    return OneLineError((exc.ctx.command_path if exc.ctx else "") or "natsel", _what(exc.message))
+
+
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
+
+
+@contextmanager
+def _usage_errors_on_one_line() -> Iterator[None]:
+    try:
+        yield
+    except _NO_ARGS_IS_HELP:
+        raise  # plain `natsel`: the help text, as click prints it
+    except click.UsageError as exc:
+        raise one_line(exc) from None
+
+
+class NatselGroup(click.Group):
+    """Every usage or parameter error of every command (a bad option value, an unknown option or
+    command, a missing argument) is one line ``error: <where>: <what>`` with exit code 2, like
+    natsel's own input errors. ``--help`` is click's."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        with _usage_errors_on_one_line():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _usage_errors_on_one_line():  # resolving the command, parsing its arguments, running it
+            return super().invoke(ctx)
+
+
+@click.group(cls=NatselGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="natsel")
 def main() -> None:
     """Evolve neural-network hyperparameters with a genetic algorithm.
@@ -49,7 +146,7 @@ def _short(genome: dict[str, Any], width: int = 90) -> str:
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("config", type=click.Path(path_type=Path))  # a folder: load_config says so
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Run folder to write (or resume if it holds a run). Default: runs/<name>-<time>.")
 @click.option("--seed", type=click.IntRange(min=0), help="Override the config's seed.")
@@ -114,31 +211,113 @@ def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | 
                    f"{_short(best['genome'], 200)}")
 
 
+SHOW_KEYS = ("rank", "id", "generation", "fitness", "status", "seconds", "genome", "metrics", "error")
+CSV_FIXED = ("rank", "id", "generation", "fitness", "status", "seconds")
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def leaderboard_csv(rows: list[dict[str, Any]], genes: list[str]) -> str:
+    """The leaderboard as CSV: rank, id, generation, fitness, status, seconds, one column per gene
+    (``genes``, in that order), one per scalar metric (``metrics.<name>``), and error. Missing values
+    are empty cells; floats keep every digit."""
+    import csv
+    import io
+
+    genes = genes + [k for r in rows for k in r["genome"] if k not in genes]
+    genes = list(dict.fromkeys(genes))
+    metrics: list[str] = []
+    for r in rows:
+        metrics += [k for k, v in (r["metrics"] or {}).items() if _scalar(v) and k not in metrics]
+    gene_cols = {g: f"gene.{g}" if g in CSV_FIXED or g == "error" or g.startswith("metrics.") else g for g in genes}
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([*CSV_FIXED, *gene_cols.values(), *(f"metrics.{m}" for m in metrics), "error"])
+
+    def cell(v: Any) -> Any:
+        return "" if v is None else repr(v) if isinstance(v, float) else v
+
+    for r in rows:
+        m = r["metrics"] or {}
+        w.writerow([*(cell(r[k]) for k in CSV_FIXED), *(cell(r["genome"].get(g)) for g in genes),
+                    *(cell(m.get(k)) if _scalar(m.get(k)) else "" for k in metrics), cell(r["error"])])
+    return buf.getvalue()
+
+
+def _table(header: list[str], body: list[list[str]], right: int) -> list[str]:
+    """Columns as wide as their widest cell; the first ``right`` columns right-aligned."""
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    return [" ".join(c.rjust(wd) if i < right else c.ljust(wd) for i, (c, wd) in enumerate(zip(row, widths, strict=True))
+                     ).rstrip() for row in [header, *body]]
+
+
+def _gene_text(v: Any) -> str:
+    return "-" if v is None else str(v)
+
+
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--top", "top", type=click.IntRange(min=1), default=10, show_default=True, help="How many trials.")
-@click.option("--json", "as_json", is_flag=True, help="Print the leaderboard as JSON.")
+@click.option("--top", "top", type=click.IntRange(min=1),
+              help="How many trials. Default: 10 in the table, every trial with --json or --csv.")
+@click.option("--all", "show_all", is_flag=True, help="Every evaluated trial.")
+@click.option("--wide", is_flag=True, help="One column per gene, nothing cut (the default cuts genomes at 90 characters).")
+@click.option("--json", "as_json", is_flag=True, help="Print the trials as JSON (every trial unless --top).")
+@click.option("--csv", "as_csv", is_flag=True,
+              help="Print the trials as CSV, one column per gene and metric (every trial unless --top).")
 @_friendly
-def show(run_dir: Path, top: int, as_json: bool) -> None:
+def show(run_dir: Path, top: int | None, show_all: bool, wide: bool, as_json: bool, as_csv: bool) -> None:
     """Leaderboard of a run: rank, fitness, status, seconds, genome."""
+    if as_json and as_csv:
+        raise click.BadParameter("cannot be combined with --csv", param_hint="--json")
+    if show_all and top is not None:
+        raise click.BadParameter("cannot be combined with --top", param_hint="--all")
     from natsel import load_run
+    from natsel._plot import gene_names, run_space
 
     run = load_run(run_dir)
+    if top is None and not (show_all or as_json or as_csv):
+        top = 10
     rows = run.leaderboard(top)
     if as_json:
-        keep = ("rank", "id", "generation", "fitness", "status", "seconds", "genome", "metrics", "error")
-        click.echo(json.dumps([{k: r[k] for k in keep} for r in rows], indent=2))
+        click.echo(json.dumps([{k: r[k] for k in SHOW_KEYS} for r in rows], indent=2))
+        return
+    genes = gene_names(run, run_space(run))  # in the config's order
+    if as_csv:
+        click.echo(leaderboard_csv(rows, genes), nl=False)
         return
     n_gen = len(run.history)
+    n_eval = len(run.leaderboard())
     click.echo(f"{run.path}  status={run.status}  generations={n_gen}  trials={len(run.trials)}  "
                f"direction={'maximize' if run.maximize else 'minimize'}")
-    click.echo(f"{'rank':>4} {'trial':>5} {'gen':>3} {'fitness':>10} {'status':>8} {'seconds':>8}  genome")
+    header = ["rank", "trial", "gen", "fitness", "status", "seconds"]
+    body = []
     for r in rows:
         fit = f"{r['fitness']:.5g}" if r["fitness"] is not None else "-"
         secs = f"{r['seconds']:.2f}" if r["seconds"] is not None else "-"
-        extra = f"  [{r['error']}]" if r["error"] else ""
-        click.echo(f"{r['rank']:>4} {r['id']:>5} {r['generation']:>3} {fit:>10} {r['status']:>8} {secs:>8}  "
-                   f"{_short(r['genome'])}{extra}")
+        body.append([str(r["rank"]), str(r["id"]), str(r["generation"]), fit, r["status"], secs])
+    cut = False
+    if wide:
+        errors = any(r["error"] for r in rows)
+        header += genes + (["error"] if errors else [])
+        for line, r in zip(body, rows, strict=True):
+            line += [_gene_text(r["genome"].get(g)) for g in genes] + ([r["error"] or ""] if errors else [])
+    else:
+        header.append("genome")
+        for line, r in zip(body, rows, strict=True):
+            text = _short({g: r["genome"][g] for g in genes if g in r["genome"]})
+            cut = cut or text.endswith("…")
+            line.append(text + (f"  [{r['error']}]" if r["error"] else ""))
+    for line in _table(header, body, right=6):
+        click.echo(line)
+    notes = []
+    if len(rows) < n_eval:
+        notes.append(f"{len(rows)} of {n_eval} evaluated trials (--all: every one)")
+    if cut:
+        notes.append("genomes cut at 90 characters (--wide: one column per gene)")
+    if notes:
+        click.echo("; ".join(notes))
 
 
 @main.command()

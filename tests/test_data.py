@@ -49,6 +49,12 @@ def test_nan_feature(write_config, tmp_path):
     assert "d.csv:3: column 'b' is missing (NaN)" in msg
 
 
+def test_empty_feature_cell_says_missing(write_config, tmp_path):
+    (tmp_path / "d.csv").write_text("a,b,label\n1,2,x\n3, ,y\n")
+    msg = run_bad(write_config, tmp_path, "{source: csv, path: d.csv, target: label}")
+    assert msg.endswith("d.csv:3: column 'b' is missing (empty cell)")
+
+
 def test_class_too_small_to_stratify(write_config, tmp_path):
     rows = "".join(f"{i},{i % 7},a\n" for i in range(30)) + "5,5,b\n6,6,b\n"
     (tmp_path / "d.csv").write_text("a,b,label\n" + rows)

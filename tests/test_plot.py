@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import subprocess
@@ -13,7 +14,16 @@ import pytest
 from click.testing import CliRunner
 
 import natsel
-from natsel._plot import best_so_far, fig_best_so_far, fig_fitness
+from natsel._plot import (
+    best_epoch,
+    best_so_far,
+    fig_best_so_far,
+    fig_fitness,
+    fig_genes,
+    fig_learning_curve,
+    fig_parallel,
+    run_space,
+)
 from natsel.cli import main
 
 CFG = """
@@ -110,3 +120,76 @@ def test_plot_errors(tmp_path, write_config):
     res = CliRunner().invoke(main, ["plot", str(tmp_path / "dead")])
     assert res.exit_code == 2 and "has no finished trial yet" in res.stderr
     assert not (tmp_path / "dead" / "plots").exists()
+
+
+def _axis_labels(ax, i):
+    """The value labels drawn beside axis ``i`` of the parallel-coordinates plot, bottom to top."""
+    texts = [t for t in ax.texts if abs(t.get_position()[0] - i) < 0.2]
+    return [t.get_text() for t in sorted(texts, key=lambda t: t.get_position()[1])]
+
+
+def test_parallel_axes_are_labelled_with_values_and_log_scale(run_dir):
+    run = natsel.load_run(run_dir)
+    ax = fig_parallel(run).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["activation", "batch_size", "layers",
+                                                            "learning_rate (log)"]
+    assert _axis_labels(ax, 0) == ["relu", "elu", "tanh"]  # every category, in the config's order
+    assert _axis_labels(ax, 1) == ["16", "32", "64"]
+    assert _axis_labels(ax, 2) == ["1", "5", "8"]  # the gene's range in the config, not the top trials'
+    assert _axis_labels(ax, 3) == ["0.0001", "0.00316", "0.1"]
+    assert not any(t.get_text() in ("low", "high") for t in ax.get_yticklabels())
+    top = run.leaderboard(20)
+    lines = ax.lines[: len(top)][::-1]  # drawn worst first, before the axis lines
+    for line, r in zip(lines, top, strict=True):
+        y = line.get_ydata()
+        lr = r["genome"]["learning_rate"]
+        assert y[3] == pytest.approx(math.log(lr / 1e-4) / math.log(1e3))  # position on a log axis
+        assert y[2] == pytest.approx((r["genome"]["layers"] - 1) / 7)
+
+
+LOGS = """
+name: logs
+fitness: helpers:constant
+workers: 0
+evolution: {population: 6, generations: 2}
+space:
+  lr: {low: 0.01, high: 0.1, log: true}
+  units: {low: 1, high: 1000}
+  act: [tanh, relu, elu]
+"""
+
+
+def test_genes_plot_uses_each_genes_log_flag(write_config, tmp_path):
+    natsel.evolve(natsel.load_config(write_config(LOGS)), tmp_path / "run", progress=False)
+    run = natsel.load_run(tmp_path / "run")
+    axes = {ax.get_title(): ax for ax in fig_genes(run).axes if ax.get_title()}
+    # the spread of the values alone would give the opposite answer for both genes
+    assert axes["lr (log)"].get_yscale() == "log"
+    assert axes["units"].get_yscale() == "linear"
+    assert axes["lr (log)"].get_ylim()[0] < 0.01 and axes["lr (log)"].get_ylim()[1] > 0.1  # the whole range
+    assert [t.get_text() for t in axes["act"].get_yticklabels()] == ["tanh", "relu", "elu"]
+    (run.path / "config.yaml").write_text("space: [not, a, mapping\n")  # unreadable: today's heuristic
+    assert run_space(run) is None
+    titles = {ax.get_title(): ax.get_yscale() for ax in fig_genes(run).axes if ax.get_title()}
+    assert titles == {"lr": "linear", "units (log)": "log", "act": "linear"}
+
+
+@pytest.mark.parametrize("metric,low,high", [("accuracy", 0.0, 1.0), ("loss", 0.0, 1.2), ("fitness", -0.2, 1.2)])
+def test_fitness_band_is_clipped_to_the_metrics_range(run_dir, metric, low, high):
+    run = natsel.load_run(run_dir)
+    run.meta["metric"] = metric
+    run.history = [{"generation": g, "mean": 0.5, "std": 0.7, "min": 0.0, "max": 1.0} for g in range(3)]
+    band = fig_fitness(run).axes[0].collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(low) and band.max() == pytest.approx(high)
+
+
+def test_learning_curve_marks_the_restored_epoch_with_whole_epoch_ticks():
+    history = {"train loss": [1.0, 0.6, 0.4, 0.3, 0.25], "validation loss": [0.9, 0.5, 0.45, 0.45, 0.6]}
+    assert best_epoch(history) == 3  # the first of the tied minima: the weights early stopping kept
+    ax = fig_learning_curve(history).axes[0]
+    marks = [ln for ln in ax.lines if ln.get_label().startswith("best epoch")]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [3, 3]
+    assert marks[0].get_label() == "best epoch 3 (weights restored)"
+    ticks = [t for t in ax.get_xticks() if 1 <= t <= 5]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    assert best_epoch({"train loss": [1.0], "validation loss": [float("nan")]}) is None
