@@ -133,7 +133,7 @@ def fig_best_so_far(run: Run) -> Any:
     n, secs, vals = best_so_far(run)
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     a.step(n, vals, where="post", color="tab:green")
-    a.set_xlabel("trials trained")
+    a.set_xlabel("trials finished")
     a.set_ylabel(f"best {_label(run)} so far")
     b.step(secs, vals, where="post", color="tab:green")
     b.set_xlabel("seconds since the first trial")
@@ -289,8 +289,10 @@ def best_epoch(history: dict[str, list[float]]) -> int | None:
     return int(np.nanargmin(np.where(np.isfinite(vals), vals, np.nan))) + 1
 
 
-def fig_learning_curve(history: dict[str, list[float]], title: str = "learning curve") -> Any:
-    """Loss per epoch (whole-number epochs), with the restored best epoch marked."""
+def fig_learning_curve(history: dict[str, list[float]], title: str = "learning curve", axis: str = "epoch") -> Any:
+    """Loss per epoch (whole-number epochs), with the restored best epoch marked.
+
+    ``axis="iteration"``: a swarm-trained network's best loss per swarm iteration (no epochs)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     few = max((len(v) for v in history.values()), default=0) <= 40
@@ -302,7 +304,7 @@ def fig_learning_curve(history: dict[str, list[float]], title: str = "learning c
         ax.axvline(best, color="0.4", ls="--", lw=1, label=f"best epoch {best} (weights restored)")
         ax.plot([best], [history[key][best - 1]], marker="*", ms=12, color="tab:red", ls="none")
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
+    ax.set_xlabel(axis)
     ax.set_ylabel("loss")
     ax.set_title(title)
     ax.grid(alpha=0.3)

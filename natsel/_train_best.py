@@ -81,7 +81,8 @@ def train_best(
     from natsel._plot import fig_learning_curve, render
 
     atomic_write_bytes(out_dir / "plots" / "learning_curve.png",
-                       render(fig_learning_curve(info["history"], f"trial {chosen['id']}: learning curve")))
+                       render(fig_learning_curve(info["history"], f"trial {chosen['id']}: learning curve",
+                                                  result["history_axis"])))
     return result
 
 

@@ -137,6 +137,7 @@ def main() -> None:
     natsel show RUN_DIR                     # leaderboard of the trials
     natsel plot RUN_DIR                     # figures and report.html
     natsel train-best RUN_DIR               # train the fittest genome fully
+    natsel swarm rastrigin                  # watch a particle swarm on a 2-D landscape
     """
 
 

@@ -149,7 +149,8 @@ def test_unreachable_scheduler_is_one_line(write_config, tmp_path):
     addr = f"tcp://127.0.0.1:{free_port()}"
     res = CliRunner().invoke(main, ["evolve", str(cfg), "--scheduler", addr, "--run-dir", str(tmp_path / "r"), "-q"])
     assert res.exit_code == 2, res.output
-    assert res.stderr.strip().startswith(f"error: cannot reach the Dask scheduler at {addr}")
+    assert res.stderr.strip().startswith(f"error: cannot reach the Dask scheduler at {addr}: OSError: ")
+    assert not (tmp_path / "r").exists()  # no husk of a run folder: the cluster is reached first
 
 
 @pytest.mark.parametrize("cluster", [{"NATSEL_TEST_LOG": "calls.log", "NATSEL_TEST_RELEASE": "release"}],

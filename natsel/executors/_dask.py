@@ -67,7 +67,8 @@ class DaskExecutor(Executor):
             self.client = Client(scheduler, timeout=connect_timeout, set_as_default=False,
                                  security=client_security(security))
         except (OSError, TimeoutError) as exc:
-            raise NatselError(f"cannot reach the Dask scheduler at {scheduler}: {exc.__class__.__name__}") from None
+            raise NatselError(f"cannot reach the Dask scheduler at {scheduler}: "
+                              f"{exc.__class__.__name__}: {' '.join(str(exc).split()) or 'no answer'}") from None
         self.objective = objective
         self.retries = retries
         self.resources = {"GPU": 1} if gpu else None
