@@ -17,7 +17,7 @@ import argparse
 import statistics
 import time
 
-from natsel._data import load_dataset
+from natsel.objectives.keras.data import load_dataset
 from natsel.executors import LocalPool, Task
 
 

@@ -7,25 +7,31 @@ folder that holds the config file.
 
 from __future__ import annotations
 
-import importlib
-import math
 import os
-import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from natsel._errors import ConfigError
-from natsel._genetic import CROSSOVERS, GASettings
-from natsel._metrics import DIRECTION as METRICS
+from natsel._imports import callable_identity, resolve_callable
+from natsel._settings import Config, ExecutorSettings, TLSSettings, Training, check_metric_fits
 from natsel._space import Choice, Fixed, FloatRange, Gene, IntRange, SearchSpace, canonical, expand_names
-from natsel._yaml import Located, load_yaml, loads_yaml
+from natsel._yaml import Located, Validator, load_yaml, loads_yaml
+from natsel.executors._factory import check_workers
+from natsel.objectives.keras.metrics import DIRECTION as METRICS
+from natsel.strategies.genetic import CROSSOVERS, GASettings
+
+if TYPE_CHECKING:
+    from natsel.objectives import ObjectiveFamily
+
+_V = Validator
+__all__ = ["Config", "ExecutorSettings", "TLSSettings", "Training", "callable_identity", "config_from_dict",
+           "load_config", "parse_space", "resolve_callable"]
 
 TOP_KEYS = {
-    "name", "seed", "direction", "fitness", "data", "training", "evolution", "space",
-    "workers", "max_trials_per_worker", "threads", "gpus", "cache", "executor", "swarm",
-}
+    "name", "seed", "direction", "training", "evolution", "space", "objective",
+    "workers", "max_trials_per_worker", "threads", "gpus", "cache", "executor", "strategy",
+}  # plus the sections of the objective families (``fitness``, ``data``, ``swarm``, ...)
 EVOLUTION_KEYS = {
     "population", "generations", "elitism", "breeding", "mutation", "mutation_factor",
     "crossover", "initial_genome", "max_retries",
@@ -37,178 +43,6 @@ TRAINING_KEYS = {
 EXECUTOR_KEYS = {"type", "scheduler", "retries", "gpu", "timeout", "security"}
 SECURITY_KEYS = {"ca_file", "cert", "key"}
 GENE_KEYS = {"choices", "low", "high", "step", "log", "type", "value", "repeat", "digits"}
-
-
-@dataclass
-class Training:
-    """Per-network limits and scoring (used by the Keras objective; the limits apply to any)."""
-
-    max_epochs: int = 20
-    patience: int = 3
-    max_training_time: float = 120.0
-    grace: float = 30.0
-    metric: str | None = None  # None: accuracy for classification, loss for regression
-    task: str = "auto"  # auto | multiclass | binary | regression
-    steps_per_execution: int = 0  # 0: natsel picks
-
-
-@dataclass
-class TLSSettings:
-    """Mutual-TLS credentials of natsel's Dask client (paths already resolved)."""
-
-    ca_file: Path  # the CA that signed the scheduler's and workers' certificates
-    cert: Path  # this client's certificate, signed by the same CA
-    key: Path | None = None  # its private key; None: in the ``cert`` file
-
-
-@dataclass
-class ExecutorSettings:
-    type: str = "local"  # local | dask
-    scheduler: str | None = None
-    retries: int = 2
-    gpu: bool = False
-    timeout: float = 20.0  # seconds to wait for the scheduler when connecting
-    security: TLSSettings | None = None  # required by, and only allowed with, a tls:// scheduler
-
-
-@dataclass
-class Config:
-    """A validated natsel config. Build one with :func:`load_config` or :func:`config_from_dict`."""
-
-    name: str
-    space: SearchSpace
-    seed: int = 0
-    direction: str | None = None  # maximize | minimize; None: from the metric
-    fitness: str | None = None  # "module:function" of a plain-Python fitness
-    data: dict[str, Any] | None = None
-    training: Training = field(default_factory=Training)
-    ga: GASettings = field(default_factory=GASettings)
-    generations: int = 10
-    file_generations: int = 10  # what the file said (``generations`` may be overridden)
-    initial_genome: dict[str, Any] | None = None
-    workers: int = 1
-    max_trials_per_worker: int = 50
-    threads: int = 0  # 0: cores // workers
-    gpus: list[int] = field(default_factory=list)
-    cache: Path | None = None
-    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
-    swarm: dict[str, Any] = field(default_factory=dict)
-    base_dir: Path = field(default_factory=Path.cwd)
-    source_text: str = ""
-    source_name: str = "<config>"
-    raw: dict[str, Any] = field(default_factory=dict)
-    #: settings given outside the file (``--seed``, ``--population``, ``--generations``); stored in the run
-    overrides: dict[str, Any] = field(default_factory=dict)
-    #: the task the data turned out to be (``training.task: auto`` is resolved when the data is loaded)
-    resolved_task: str | None = None
-    doc: Located | None = field(default=None, repr=False)
-
-    @property
-    def maximize(self) -> bool:
-        if self.direction is not None:
-            return self.direction == "maximize"
-        if self.fitness is not None:
-            return True
-        return METRICS[self.metric]
-
-    @property
-    def task(self) -> str:
-        """The Keras task: the config's ``training.task``, or what the data resolved ``auto`` to."""
-        return self.resolved_task or self.training.task
-
-    @property
-    def metric(self) -> str:
-        if self.training.metric:
-            return self.training.metric
-        return "loss" if self.task == "regression" else "accuracy"
-
-    def resolve_task(self, task: str) -> None:
-        """Record the task inferred from the data; a metric that cannot score it is a config error."""
-        self.resolved_task = task
-        _check_metric_fits(self.training.metric, task, self._where(("training", "metric")))
-
-    def override(self, *, seed: int | None = None, population: int | None = None,
-                 generations: int | None = None) -> Config:
-        """Settings from outside the file (the command line); a run stores them, later commands reuse them."""
-        from dataclasses import replace
-
-        if seed is not None:
-            self.seed = self.raw["seed"] = self.overrides["seed"] = int(seed)
-        if population is not None:
-            self.ga = replace(self.ga, population=int(population))
-            self.raw["evolution"] = {**(self.raw.get("evolution") or {}), "population": int(population)}
-            self.overrides["population"] = int(population)
-        if generations is not None:
-            self.generations = self.overrides["generations"] = int(generations)
-        return self
-
-    def _where(self, path: tuple[Any, ...]) -> str:
-        return self.doc.where(path) if self.doc is not None else self.source_name
-
-    def search_fingerprint(self) -> dict[str, Any]:
-        """What must not change when a run is resumed (generations and workers may)."""
-        raw = {k: v for k, v in self.raw.items() if k not in {"workers", "threads", "gpus", "executor", "name"}}
-        evo = dict(raw.get("evolution") or {})
-        evo.pop("generations", None)
-        raw["evolution"] = evo
-        return raw
-
-
-#: which tasks each metric can score
-METRIC_TASKS = {"accuracy": ("multiclass", "binary"), "f1": ("multiclass", "binary"), "auc": ("multiclass", "binary"),
-                "loss": ("multiclass", "binary", "regression"), "mae": ("regression",), "mse": ("regression",)}
-
-
-def _check_metric_fits(metric: str | None, task: str, where: str) -> None:
-    if metric is None or task == "auto" or task in METRIC_TASKS[metric]:
-        return
-    kind = "regression" if task == "regression" else f"{task} classification"
-    fits = sorted(m for m, tasks in METRIC_TASKS.items() if task in tasks)
-    raise ConfigError(f"metric '{metric}' cannot score {kind} (the data's task); use one of {', '.join(fits)}", where)
-
-
-class _V:
-    """Validation helpers bound to one located document."""
-
-    def __init__(self, doc: Located) -> None:
-        self.doc = doc
-
-    def err(self, path: tuple[Any, ...], msg: str) -> ConfigError:
-        return self.doc.error(path, msg)
-
-    def mapping(self, value: Any, path: tuple[Any, ...], what: str) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.err(path, f"'{what}' must be a mapping, got {type(value).__name__}")
-        return value
-
-    def keys(self, value: dict[str, Any], allowed: set[str], path: tuple[Any, ...], what: str) -> None:
-        for k in value:
-            if k not in allowed:
-                raise self.err(path + (k,), f"unknown key '{k}' in {what} (allowed: {', '.join(sorted(allowed))})")
-
-    def number(self, value: Any, path: tuple[Any, ...], *, integer: bool = False, low: float | None = None,
-               high: float | None = None, low_open: bool = False) -> Any:
-        name = path[-1]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and math.isnan(value)):
-            kind = "an integer" if integer else "a number"
-            raise self.err(path, f"'{name}' must be {kind}, got {value!r}")
-        if integer and not (isinstance(value, int) or float(value).is_integer()):
-            raise self.err(path, f"'{name}' must be an integer, got {value!r}")
-        if low is not None and (value < low or (low_open and value == low)):
-            op = ">" if low_open else ">="
-            raise self.err(path, f"'{name}' must be {op} {low}, got {value!r}")
-        if high is not None and value > high:
-            raise self.err(path, f"'{name}' must be <= {high}, got {value!r}")
-        return int(value) if integer else float(value)
-
-    def string(self, value: Any, path: tuple[Any, ...], choices: set[str] | None = None) -> str:
-        if not isinstance(value, str) or not value:
-            raise self.err(path, f"'{path[-1]}' must be a non-empty string, got {value!r}")
-        if choices is not None and value not in choices:
-            raise self.err(path, f"'{path[-1]}' must be one of {', '.join(sorted(choices))}, got {value!r}")
-        return value
 
 
 def _scalar(v: Any) -> bool:
@@ -307,98 +141,34 @@ def parse_space(v: _V, spec: Any, path: tuple[Any, ...] = ("space",)) -> SearchS
     return SearchSpace(genes)
 
 
-def _local_module_file(mod_name: str, base_dir: Path) -> Path | None:
-    """``base_dir/a/b.py`` (or ``base_dir/a/b/__init__.py``) for module ``a.b``, if it exists."""
-    stem = base_dir.joinpath(*mod_name.split("."))
-    for p in (stem.with_suffix(".py"), stem / "__init__.py"):
-        if p.is_file():
-            return p.resolve()
-    return None
-
-
-def _import_module(mod_name: str, base_dir: Path) -> Any:
-    """Import ``mod_name`` with the config's folder first on ``sys.path``.
-
-    A module of that name imported earlier from another folder (another project's ``fit.py``) is
-    not reused when the config's folder has its own.
-    """
-    base = str(base_dir)
-    if base in sys.path:
-        sys.path.remove(base)
-    sys.path.insert(0, base)
-    local = _local_module_file(mod_name, base_dir)
-    loaded = sys.modules.get(mod_name)
-    if local is not None and loaded is not None:
-        if Path(getattr(loaded, "__file__", None) or "").resolve() != local:
-            for name in [m for m in sys.modules if m == mod_name or m.startswith(mod_name + ".")]:
-                del sys.modules[name]
-            importlib.invalidate_caches()
-    return importlib.import_module(mod_name)
-
-
-def resolve_callable(ref: str, base_dir: Path) -> Any:
-    """Import ``package.module:function``; the config's folder is importable too (and comes first)."""
-    if ":" not in ref:
-        raise ValueError(f"'{ref}' must look like package.module:function")
-    mod_name, _, attr = ref.partition(":")
-    try:
-        module = _import_module(mod_name, base_dir)
-    except Exception as exc:  # noqa: BLE001 - any import failure is the user's module
-        raise ValueError(f"cannot import '{mod_name}': {exc.__class__.__name__}: {exc}") from None
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ValueError(f"'{mod_name}' has no attribute '{attr}'")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise ValueError(f"'{ref}' is not callable")
-    return obj
-
-
-def callable_identity(ref: str, base_dir: Path) -> dict[str, str]:
-    """Where ``module:function`` really lives: the module's absolute file and a hash of its source.
-
-    Two projects that both say ``fitness: fit:score`` name different functions; so does one project
-    after its ``fit.py`` changed. The shared genome cache is scoped by this identity.
-    """
-    import hashlib
-
-    mod_name = ref.partition(":")[0]
-    module = _import_module(mod_name, base_dir)
-    file = getattr(module, "__file__", None)
-    if not file:
-        return {"ref": ref, "module": mod_name}
-    path = Path(file).resolve()
-    return {"ref": ref, "file": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
-
-
 def stored_overrides(meta: dict[str, Any], run_path: Path) -> dict[str, Any]:
-    """The settings a run was started with beyond its config file (``--seed``, ``--population``, ...)."""
+    """The settings a run was made with beyond its config file (``--seed``, ``--population``, ...)."""
     if "overrides" in meta:
         return dict(meta["overrides"] or {})
     # a run made before natsel stored them: what run.json says beyond the run's config.yaml
     try:
-        raw = load_yaml(run_path / "config.yaml").data or {}
+        raw = load_yaml(run_path / "config.yaml").data
     except (ConfigError, OSError):
         return {}
-    evo = raw.get("evolution") or {} if isinstance(raw, dict) else {}
-    file = {"seed": raw.get("seed", Config.seed) if isinstance(raw, dict) else Config.seed,
-            "population": evo.get("population", GASettings.population),
+    raw = raw if isinstance(raw, dict) else {}
+    evo = raw.get("evolution") if isinstance(raw.get("evolution"), dict) else {}
+    file = {"seed": raw.get("seed", Config.seed), "population": evo.get("population", GASettings.population),
             "generations": evo.get("generations", Config.generations)}
     return {k: meta[k] for k in file if meta.get(k) is not None and meta[k] != file[k]}
 
 
 def apply_run_settings(cfg: Config, meta: dict[str, Any], run_path: Path) -> Config:
-    """Give a config the settings its run was made with.
+    """Give a config the settings its run was made with (resume, train-best).
 
-    A run stores what it was started with beyond its config file (``--seed``, ``--population``,
-    ``--generations``) and the task the data resolved to; every later command (resume, train-best)
-    uses them. Settings given now win (a resume then checks that the search still matches).
+    A run stores what it was started with beyond its config file (the seed, population and
+    generations, however they were set) and the task the data resolved to. Settings changed now
+    (on the command line, or on the Config object) win; a resume then checks that the search still
+    matches.
     """
-    keep = {k: v for k, v in stored_overrides(meta, run_path).items() if k not in cfg.overrides}
-    if "generations" in keep and cfg.generations != cfg.file_generations:
-        keep.pop("generations")  # changed through the API: an explicit extension
-    cfg.override(**{k: v for k, v in keep.items() if k in ("seed", "population", "generations")})
+    changed = set(cfg.overrides) | set(cfg.settings_beyond_file())
+    keep = {k: v for k, v in stored_overrides(meta, run_path).items()
+            if k in ("seed", "population", "generations") and k not in changed}
+    cfg.override(**keep)
     if meta.get("task"):
         cfg.resolved_task = meta["task"]
     return cfg
@@ -457,7 +227,9 @@ def apply_executor_options(cfg: Config, scheduler: str | None = None, tls_ca_fil
 def _validate(doc: Located, base_dir: Path, text: str) -> Config:
     v = _V(doc)
     raw = v.mapping(doc.data, (), "config")
-    v.keys(raw, TOP_KEYS, (), "the config")
+    from natsel import objectives
+
+    v.keys(raw, TOP_KEYS | {s for f in objectives.families() for s in f.sections}, (), "the config")
     if "space" not in raw:
         raise v.err((), "the config has no 'space' (the genes to search)")
     space = parse_space(v, raw["space"])
@@ -469,21 +241,12 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
     else:
         cfg.name = Path(doc.file).stem if doc.file != "<config>" else "run"
     if "seed" in raw:
-        cfg.seed = v.number(raw["seed"], ("seed",), integer=True, low=0)
+        cfg.seed = cfg.file_seed = v.number(raw["seed"], ("seed",), integer=True, low=0)
     if "direction" in raw:
         cfg.direction = v.string(raw["direction"], ("direction",), {"maximize", "minimize"})
 
-    has_fit, has_data = "fitness" in raw, "data" in raw
-    if has_fit == has_data:
-        raise v.err((), "the config needs exactly one of 'fitness' (a Python function) or 'data' (train Keras networks)")
-    if has_fit:
-        cfg.fitness = v.string(raw["fitness"], ("fitness",))
-        try:
-            resolve_callable(cfg.fitness, base_dir)
-        except ValueError as exc:
-            raise v.err(("fitness",), f"fitness function: {exc}") from None
-    else:
-        cfg.data = dict(v.mapping(raw["data"], ("data",), "data"))
+    family = _select_family(v, raw)
+    cfg.objective = family.name
 
     tr = v.mapping(raw.get("training"), ("training",), "training")
     v.keys(tr, TRAINING_KEYS, ("training",), "'training'")
@@ -501,7 +264,7 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
         t.metric = v.string(tr["metric"], p + ("metric",), set(METRICS))
     if "task" in tr:
         t.task = v.string(tr["task"], p + ("task",), {"auto", "multiclass", "binary", "regression"})
-    _check_metric_fits(t.metric, t.task, doc.where(p + ("metric",)))
+    check_metric_fits(t.metric, t.task, doc.where(p + ("metric",)))
     if "steps_per_execution" in tr:
         t.steps_per_execution = v.number(tr["steps_per_execution"], p + ("steps_per_execution",), integer=True, low=0)
 
@@ -524,6 +287,8 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
     if "max_retries" in ev:
         ga["max_retries"] = v.number(ev["max_retries"], p + ("max_retries",), integer=True, low=0)
     cfg.ga = GASettings(**ga)
+    cfg.file_population = cfg.ga.population
+    _parse_strategy(v, raw, cfg)
     if "initial_genome" in ev:
         init = v.mapping(ev["initial_genome"], p + ("initial_genome",), "initial_genome")
         for k, val in init.items():
@@ -585,12 +350,58 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
         problem = tls_mismatch(e.scheduler or "", e.security)
         if problem:
             raise v.err(("executor", problem[0]) if problem[0] in ex else ("executor",), problem[1])
-    cfg.swarm = dict(v.mapping(raw.get("swarm"), ("swarm",), "swarm"))
-    if cfg.data is not None:
-        from natsel._model_spec import validate_keras_config
-
-        validate_keras_config(cfg, v)
+    family.validate(cfg, v)
+    check_workers(cfg, doc.where(("workers",)))
     return cfg
+
+
+def _select_family(v: _V, raw: dict[str, Any]) -> type[ObjectiveFamily]:
+    """``objective: NAME``, or the one family whose section the config has (``fitness:``, ``data:``)."""
+    from natsel import objectives
+
+    known = objectives.families()
+    if "objective" in raw:
+        name = v.string(raw["objective"], ("objective",))
+        try:
+            family = objectives.get(name)
+        except KeyError:
+            raise v.err(("objective",), f"unknown objective '{name}' (known: "
+                                        f"{', '.join(f.name for f in known)})") from None
+    else:
+        chosen = [f for f in known if f.selector is not None and f.selector in raw]
+        if len(chosen) != 1:
+            raise v.err((), "the config needs exactly one of 'fitness' (a Python function) or 'data' (train Keras "
+                            "networks)" + ("" if len(known) <= 2 else " (or 'objective: NAME')"))
+        family = chosen[0]
+    others = {s for f in known if f is not family for s in f.sections} - set(family.sections)
+    for key in raw:
+        if key in others:
+            raise v.err((key,), f"'{key}' does not apply to the {family.name} objective")
+    return family
+
+
+def _parse_strategy(v: _V, raw: dict[str, Any], cfg: Config) -> None:
+    """``strategy: random`` or ``strategy: {name: random, <option>: <value>, ...}``."""
+    from natsel import strategies
+
+    if "strategy" not in raw:
+        return
+    spec = raw["strategy"]
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    spec = dict(v.mapping(spec, ("strategy",), "strategy"))
+    if "name" not in spec:
+        raise v.err(("strategy",), "'strategy' needs 'name' (one of " + ", ".join(strategies.names()) + ")")
+    name = v.string(spec.pop("name"), ("strategy", "name"))
+    try:
+        cls = strategies.get(name)
+    except KeyError:
+        raise v.err(("strategy",), f"unknown strategy '{name}' (known: {', '.join(strategies.names())})") from None
+    try:
+        cls.check_options(spec)
+    except ValueError as exc:
+        raise v.err(("strategy",), str(exc)) from None
+    cfg.strategy, cfg.strategy_options = name, spec
 
 
 def load_config(path: str | Path, base_dir: str | Path | None = None) -> Config:

@@ -2,98 +2,113 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from natsel._genetic import summarize
-from natsel._store import FINISHED, RunStore
+import numpy as np
+
+from natsel._store import RunStore
+from natsel._trial import FULL_BUDGET, Direction, Status, TrialRow, is_number
+
+_ok = is_number  # kept for the plotting code's brevity
 
 
-def _ok(f: Any) -> bool:
-    return f is not None and isinstance(f, (int, float)) and math.isfinite(f)
+def summarize(fitness: Sequence[float | None]) -> dict[str, Any]:
+    """best/mean/std/min/max of the non-failed fitnesses (None where there are none)."""
+    vals = np.array([f for f in fitness if is_number(f)], dtype=float)
+    if vals.size == 0:
+        return {"mean": None, "std": None, "min": None, "max": None, "n": 0}
+    return {
+        "mean": float(vals.mean()),
+        "std": float(vals.std()),
+        "min": float(vals.min()),
+        "max": float(vals.max()),
+        "n": int(vals.size),
+    }
 
 
-def _better(a: float, b: float, maximize: bool) -> bool:
-    return a > b if maximize else a < b
-
-
-def evaluations(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Finished trials, one per genome key (the first, in trial order).
+def evaluations(trials: Sequence[TrialRow], budget: str | None = FULL_BUDGET) -> list[TrialRow]:
+    """Finished trials, one per evaluation identity (genome key, budget): the first, in trial order.
 
     A trial served from the cache is a finished trial: when the evaluation it copies is in this run,
     that evaluation is the one kept; when it came from a shared cache, the cached row stands for it.
+    Only trials of ``budget`` are kept (None: every budget), so a result at a reduced budget is never
+    ranked against full ones.
     """
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     out = []
     for t in sorted(trials, key=lambda t: t["id"]):
-        if t["status"] in FINISHED and t["key"] not in seen:
-            seen.add(t["key"])
+        ident = (t["key"], t.get("budget", FULL_BUDGET))
+        if budget is not None and ident[1] != budget:
+            continue
+        if Status(t["status"]).finished and ident not in seen:
+            seen.add(ident)
             out.append(t)
     return out
 
 
-def pick_best(trials: list[dict[str, Any]], maximize: bool) -> dict[str, Any] | None:
-    """The fittest finished trial (cache hits count, copies are not counted twice); ties: earliest."""
-    best = None
+def pick_best(trials: Sequence[TrialRow], maximize: bool) -> dict[str, Any] | None:
+    """The fittest finished full-budget trial (cache hits count, copies are not counted twice); ties: earliest."""
+    direction = Direction(maximize)
+    best: TrialRow | None = None
     for t in evaluations(trials):
-        if _ok(t["fitness"]) and (best is None or _better(t["fitness"], best["fitness"], maximize)):
+        if direction.better(t["fitness"], best["fitness"] if best else None):
             best = t
     if best is None:
         return None
     return {k: best[k] for k in ("id", "generation", "slot", "key", "genome", "fitness", "metrics", "status", "seconds")}
 
 
-#: how trials are counted in summaries: trained (and scored), failed, served from the cache
-TRAINED = ("ok", "timeout")
-FAILED = ("failed", "killed")
-
-
-def outcome(trials: list[dict[str, Any]]) -> dict[str, Any]:
+def outcome(trials: Sequence[TrialRow]) -> dict[str, Any]:
     """Counts of trained, failed and cached trials, and the most common error (None if none failed)."""
-    errors = Counter((t["error"] or t["status"]) for t in trials if t["status"] in FAILED)
+    statuses = [Status(t["status"]) for t in trials]
+    # a cache hit that copies a failure is a failed trial too (its error is copied with it)
+    failed = [s.failed or (s is Status.CACHED and Status((t.get("extra") or {}).get("source_status", "ok")).failed)
+              for t, s in zip(trials, statuses, strict=True)]
+    errors = Counter((t["error"] or t["status"]) for t, f in zip(trials, failed, strict=True) if f)
     common = errors.most_common(1)
     return {
-        "trained": sum(t["status"] in TRAINED for t in trials),
-        "failed": sum(t["status"] in FAILED for t in trials),
-        "cached": sum(t["status"] == "cached" for t in trials),
-        "succeeded": sum(t["status"] in FINISHED and _ok(t["fitness"]) for t in trials),
+        "trained": sum(s.scored for s in statuses),
+        "failed": sum(failed),
+        "cached": sum(s is Status.CACHED and not f for s, f in zip(statuses, failed, strict=True)),
+        "succeeded": sum(s.finished and is_number(t["fitness"]) for t, s in zip(trials, statuses, strict=True)),
         "common_error": common[0][0] if common else None,
         "common_error_count": common[0][1] if common else 0,
     }
 
 
-def compute_history(trials: list[dict[str, Any]], maximize: bool) -> list[dict[str, Any]]:
+def compute_history(trials: Sequence[TrialRow], maximize: bool) -> list[dict[str, Any]]:
     """Per generation: fitness statistics of the population, counts, and the best so far."""
-    gens: dict[int, list[dict[str, Any]]] = {}
+    direction = Direction(maximize)
+    gens: dict[int, list[TrialRow]] = {}
     for t in trials:
         gens.setdefault(t["generation"], []).append(t)
     start = min((t["started"] for t in trials if t["started"]), default=None)
     history = []
-    best_so_far: dict[str, Any] | None = None
+    best_so_far: TrialRow | None = None
     trained = 0
     for g in sorted(gens):
         rows = gens[g]
-        done = [t for t in rows if t["status"] != "pending"]
+        done = [t for t in rows if t["status"] != Status.PENDING]
         stats = summarize([t["fitness"] for t in done])
-        for t in done:
-            if t["status"] in FINISHED and _ok(t["fitness"]):
-                if best_so_far is None or _better(t["fitness"], best_so_far["fitness"], maximize):
-                    best_so_far = t
+        for t in evaluations(done):
+            if direction.better(t["fitness"], best_so_far["fitness"] if best_so_far else None):
+                best_so_far = t
         counts = outcome(rows)
         trained += counts["trained"]
         finished = max((t["finished"] for t in done if t["finished"]), default=None)
         history.append({
             "generation": g,
-            "best": stats["max"] if maximize else stats["min"],
+            "best": direction.best([stats["max"], stats["min"]]),
             **{k: stats[k] for k in ("mean", "std", "min", "max")},
             "size": len(rows),
             "complete": len(done) == len(rows),
             "trained": counts["trained"],
             "cached": counts["cached"],
             "failed": counts["failed"],
-            "timeout": sum(t["status"] == "timeout" for t in rows),
+            "timeout": sum(t["status"] == Status.TIMEOUT for t in rows),
             "trained_total": trained,
             "best_so_far": best_so_far["fitness"] if best_so_far else None,
             "best_genome_so_far": best_so_far["genome"] if best_so_far else None,
@@ -114,11 +129,12 @@ class Run:
         try:
             self.path = Path(path)
             self.meta: dict[str, Any] = store.meta()
-            self.trials: list[dict[str, Any]] = store.trials()
+            self.trials: list[TrialRow] = store.trials()
             self.history: list[dict[str, Any]] = store.read_json("history.json", []) or []
         finally:
             store.close()
         self.maximize: bool = bool(self.meta.get("maximize", True))
+        self.direction = Direction(self.maximize)
         self.best: dict[str, Any] | None = pick_best(self.trials, self.maximize)
         if not self.history and self.trials:
             self.history = compute_history(self.trials, self.maximize)
@@ -144,8 +160,7 @@ class Run:
     def leaderboard(self, top: int | None = None) -> list[dict[str, Any]]:
         """Finished trials (one per genome), best first; failed ones last. Copies of a trial are left out."""
         rows = evaluations(self.trials)
-        sign = -1.0 if self.maximize else 1.0
-        rows.sort(key=lambda t: (0, sign * t["fitness"], t["id"]) if _ok(t["fitness"]) else (1, 0.0, t["id"]))
+        rows.sort(key=lambda t: (*self.direction.sort_key(t["fitness"]), t["id"]))
         ranked = [{"rank": i + 1, **t} for i, t in enumerate(rows)]
         return ranked[:top] if top else ranked
 

@@ -27,12 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from natsel._errors import RunDirError
+from natsel._trial import FULL_BUDGET, Status, TrialRow
 
-#: evaluated by this run's objective
-DONE = ("ok", "timeout", "failed", "killed")
-#: finished: evaluated here, or served from the genome cache (a copy of an evaluation in this run,
-#: or an evaluation from the shared cache)
-FINISHED = (*DONE, "cached")
+#: evaluated by this run's objective (the statuses a cache hit can copy)
+DONE = Status.values(lambda s: s.done)
 #: names in a run folder that do not make it a run (the lock exists before the run does)
 LOCK_NAME = ".lock"
 SCHEMA = """
@@ -51,10 +49,13 @@ CREATE TABLE IF NOT EXISTS trials (
     started REAL,
     finished REAL,
     extra TEXT,
+    budget TEXT NOT NULL DEFAULT 'full',
     UNIQUE (generation, slot)
 );
 CREATE INDEX IF NOT EXISTS trials_key ON trials (key);
 """
+#: columns added since the first store format: (name, SQL definition); added on open, in order
+MIGRATIONS = [("budget", "TEXT NOT NULL DEFAULT 'full'")]
 CACHE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS cache (
     scope TEXT NOT NULL,
@@ -63,6 +64,7 @@ CREATE TABLE IF NOT EXISTS cache (
     fitness REAL,
     metrics TEXT,
     seconds REAL,
+    error TEXT,
     PRIMARY KEY (scope, key)
 );
 """
@@ -95,12 +97,18 @@ def dumps(x: Any) -> str:
     return json.dumps(_clean(x), sort_keys=True)
 
 
-def _row(r: sqlite3.Row) -> dict[str, Any]:
+def _row(r: sqlite3.Row) -> TrialRow:
     d = dict(r)
     d["genome"] = json.loads(d["genome"])
     for k in ("metrics", "extra"):
         d[k] = json.loads(d[k]) if d[k] else {}
-    return d
+    d.setdefault("budget", FULL_BUDGET)  # a run folder written before budgets existed, opened read-only
+    return d  # type: ignore[return-value]
+
+
+def cache_key(key: str, budget: str) -> str:
+    """The evaluation identity as one string: the genome key, and the budget unless it is full."""
+    return key if budget == FULL_BUDGET else f"{key}@{budget}"
 
 
 def is_run_dir(path: Path) -> bool:
@@ -184,6 +192,7 @@ class RunStore:
             self.conn = sqlite3.connect(db, timeout=30)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.executescript(SCHEMA)
+            self._migrate()
         self.conn.row_factory = sqlite3.Row
         self._cache: SharedCache | None = None
 
@@ -196,6 +205,14 @@ class RunStore:
         _atomic_write(path / "config.yaml", config_text)
         store.write_meta({**meta, "status": "running", "created": time.time()})
         return store
+
+    def _migrate(self) -> None:
+        """Bring a run folder written by an older natsel up to this format (adds columns; loses nothing)."""
+        have = {r[1] for r in self.conn.execute("PRAGMA table_info(trials)")}
+        with self.conn:
+            for name, definition in MIGRATIONS:
+                if name not in have:
+                    self.conn.execute(f"ALTER TABLE trials ADD COLUMN {name} {definition}")
 
     def attach_cache(self, cache: SharedCache | None) -> None:
         self._cache = cache
@@ -221,15 +238,16 @@ class RunStore:
         with self.conn:
             yield self.conn
 
-    def add_planned(self, generation: int, planned: Iterable[tuple[str, dict[str, Any], str]]) -> None:
+    def add_planned(self, generation: int, planned: Iterable[tuple[str, dict[str, Any], str]],
+                    budget: str = FULL_BUDGET) -> None:
         """Store a generation's planned (key, genome, origin) rows in one transaction."""
         with self._tx() as c:
             c.executemany(
-                "INSERT INTO trials (generation, slot, key, genome, origin) VALUES (?, ?, ?, ?, ?)",
-                [(generation, i, k, dumps(g), o) for i, (k, g, o) in enumerate(planned)],
+                "INSERT INTO trials (generation, slot, key, genome, origin, budget) VALUES (?, ?, ?, ?, ?, ?)",
+                [(generation, i, k, dumps(g), o, budget) for i, (k, g, o) in enumerate(planned)],
             )
 
-    def generation(self, generation: int) -> list[dict[str, Any]]:
+    def generation(self, generation: int) -> list[TrialRow]:
         cur = self.conn.execute("SELECT * FROM trials WHERE generation = ? ORDER BY slot", (generation,))
         return [_row(r) for r in cur]
 
@@ -237,19 +255,23 @@ class RunStore:
         r = self.conn.execute("SELECT MAX(generation) FROM trials").fetchone()
         return -1 if r[0] is None else int(r[0])
 
-    def trials(self) -> list[dict[str, Any]]:
+    def trials(self) -> list[TrialRow]:
         return [_row(r) for r in self.conn.execute("SELECT * FROM trials ORDER BY id")]
 
-    def lookup(self, key: str) -> dict[str, Any] | None:
-        """A finished evaluation of this genome key, in this run or the shared cache."""
-        q = f"SELECT * FROM trials WHERE key = ? AND status IN ({','.join('?' * len(DONE))}) ORDER BY id LIMIT 1"
-        r = self.conn.execute(q, (key, *DONE)).fetchone()
+    def lookup(self, key: str, budget: str = FULL_BUDGET) -> dict[str, Any] | None:
+        """A finished evaluation of this (genome key, budget), in this run or the shared cache.
+
+        Only the same budget counts: a score at a reduced budget never stands for a full one.
+        """
+        q = (f"SELECT * FROM trials WHERE key = ? AND budget = ? AND status IN ({','.join('?' * len(DONE))}) "
+             "ORDER BY id LIMIT 1")
+        r = self.conn.execute(q, (key, budget, *DONE)).fetchone()
         if r is not None:
             return _row(r)
-        return self._cache.get(key) if self._cache is not None else None
+        return self._cache.get(cache_key(key, budget)) if self._cache is not None else None
 
-    def known(self, key: str) -> bool:
-        return self.lookup(key) is not None
+    def known(self, key: str, budget: str = FULL_BUDGET) -> bool:
+        return self.lookup(key, budget) is not None
 
     def finish(self, trial_id: int, status: str, fitness: float | None, metrics: dict[str, Any] | None,
                seconds: float | None, error: str | None = None, started: float | None = None,
@@ -264,8 +286,8 @@ class RunStore:
                 (status, fitness, dumps(metrics or {}), seconds, error, started, time.time(), dumps(extra or {}), trial_id),
             )
         if self._cache is not None and status in DONE:
-            key = self.conn.execute("SELECT key FROM trials WHERE id=?", (trial_id,)).fetchone()[0]
-            self._cache.put(key, status, fitness, metrics or {}, seconds)
+            key, budget = self.conn.execute("SELECT key, budget FROM trials WHERE id=?", (trial_id,)).fetchone()
+            self._cache.put(cache_key(key, budget), status, fitness, metrics or {}, seconds, error)
 
     # -- summaries --------------------------------------------------------------------------
     def write_summaries(self, history: list[dict[str, Any]], best: dict[str, Any] | None) -> None:
@@ -288,6 +310,9 @@ class SharedCache:
         self.conn = sqlite3.connect(path, timeout=30)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.executescript(CACHE_SCHEMA)
+        if "error" not in {r[1] for r in self.conn.execute("PRAGMA table_info(cache)")}:
+            with self.conn:  # a cache file written before errors were kept
+                self.conn.execute("ALTER TABLE cache ADD COLUMN error TEXT")
         self.conn.row_factory = sqlite3.Row
         self.scope = scope
 
@@ -295,14 +320,16 @@ class SharedCache:
         r = self.conn.execute("SELECT * FROM cache WHERE scope=? AND key=?", (self.scope, key)).fetchone()
         if r is None:
             return None
-        return {"key": key, "status": r["status"], "fitness": r["fitness"],
+        return {"key": key, "status": r["status"], "fitness": r["fitness"], "error": r["error"],
                 "metrics": json.loads(r["metrics"] or "{}"), "seconds": r["seconds"], "id": None}
 
-    def put(self, key: str, status: str, fitness: float | None, metrics: dict[str, Any], seconds: float | None) -> None:
+    def put(self, key: str, status: str, fitness: float | None, metrics: dict[str, Any], seconds: float | None,
+            error: str | None = None) -> None:
         with self.conn:
             self.conn.execute(
-                "INSERT OR IGNORE INTO cache (scope, key, status, fitness, metrics, seconds) VALUES (?, ?, ?, ?, ?, ?)",
-                (self.scope, key, status, fitness, dumps(metrics), seconds),
+                "INSERT OR IGNORE INTO cache (scope, key, status, fitness, metrics, seconds, error) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (self.scope, key, status, fitness, dumps(metrics), seconds, error),
             )
 
     def close(self) -> None:

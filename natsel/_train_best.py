@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
-import time
 from pathlib import Path
 from typing import Any
 
+from natsel import objectives
+from natsel._child import Child
 from natsel._config import apply_run_settings, load_config
 from natsel._errors import EXIT_UNGUARDED, UNGUARDED_MESSAGE, NatselError, RunDirError, refuse_in_bootstrapping_child
 from natsel._run import Run, _ok
-from natsel._store import FINISHED, atomic_write_bytes
+from natsel._store import atomic_write_bytes
+from natsel._trial import Status
 
 
 class TrainingError(RuntimeError):
@@ -44,17 +46,15 @@ def train_best(
     base = run.meta.get("base_dir")
     cfg = apply_run_settings(load_config(run.config_path, base_dir=base if base and Path(base).is_dir() else run.path),
                              run.meta, run.path)
-    if cfg.data is None:
-        raise NatselError(f"{run.path}: train-best trains Keras networks; this run scores a Python fitness function")
-    from natsel._data import load_dataset
-
+    family = objectives.get(cfg.objective)
     # the run's own seed (``--seed`` included) splits the data: test rows stay the ones the search never saw
-    dataset = load_dataset(cfg.data, cfg.base_dir, cfg.seed, cfg.training.task)
-    recorded = run.meta.get("data_fingerprint")
-    if recorded and dataset.fingerprint != recorded:
-        raise RunDirError(f"{run.path}: the data has changed since the search (its content hash differs); "
-                          "train-best would score other rows than the search saw")
-    cfg.resolve_task(dataset.task)
+    try:
+        payload = family.train_best(cfg, run.meta)
+    except RunDirError as exc:
+        raise RunDirError(exc.message, str(run.path)) from None
+    if payload is None:
+        what = "a Python fitness function" if family.name == "python" else f"the {family.name} objective"
+        raise NatselError(f"{run.path}: train-best trains Keras networks; this run scores {what}")
     out_dir = Path(out) if out is not None else run.path
     if out_dir.exists() and not out_dir.is_dir():
         raise NatselError(f"--out {out_dir} is a file, not a folder")
@@ -63,11 +63,10 @@ def train_best(
                 "steps_per_execution": cfg.training.steps_per_execution}
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp_model = out_dir / f".best_model.{os.getpid()}.keras"
-    init = {"parent_pid": os.getpid(), "genome": chosen["genome"],
-            "training": training, "seed": seed, "model_path": str(tmp_model), "threads": cfg.threads or None,
+    init = {"genome": chosen["genome"], "training": training, "seed": seed, "model_path": str(tmp_model), "threads": cfg.threads or None,
             "swarm": cfg.swarm}
     try:
-        info = _run_worker(init, dataset.final_payload(), epochs, progress)
+        info = _run_worker(init, payload, epochs, progress)
         model_path = out_dir / "best_model.keras"
         os.replace(tmp_model, model_path)
     finally:
@@ -93,20 +92,17 @@ def _choose(run: Run, trial: int | None) -> dict[str, Any]:
         return run.best
     for t in run.trials:
         if t["id"] == trial:
-            if t["status"] not in FINISHED or not _ok(t["fitness"]):
+            if not Status(t["status"]).finished or not _ok(t["fitness"]):
                 raise RunDirError(f"trial {trial} of {run.path} has no fitness (status {t['status']})")
             return t
     raise RunDirError(f"{run.path} has no trial {trial}")
 
 
-def _run_worker(init: dict[str, Any], payload: dict[str, Any], epochs: int, progress: bool) -> dict[str, Any]:
+def _run_worker(init: dict[str, Any], payload: Any, epochs: int, progress: bool) -> dict[str, Any]:
+    """Train in a spawned child (TensorFlow stays out of this process), with a bar per epoch."""
     from natsel._worker import train_best_main
 
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=train_best_main, args=(child, init), daemon=True, name="natsel-train-best")
-    proc.start()
-    child.close()
+    child = Child(mp.get_context("spawn"), train_best_main, init, "natsel-train-best")
     bar = None
     if progress:
         from tqdm import tqdm
@@ -114,21 +110,19 @@ def _run_worker(init: dict[str, Any], payload: dict[str, Any], epochs: int, prog
         bar = tqdm(total=epochs, desc="train-best", unit="epoch", dynamic_ncols=True)
     try:
         while True:
-            if not parent.poll(0.5):
-                if not proc.is_alive() and not parent.poll(0):
-                    _died(proc)
+            if not child.conn.poll(0.5):
+                if not child.proc.is_alive() and not child.conn.poll(0):
+                    _died(child.proc)
                 continue
             try:
-                msg = parent.recv()
+                msg = child.conn.recv()
             except EOFError:
-                proc.join(2.0)
-                _died(proc)
-            if msg[0] == "hello":  # the data goes over this pipe, never in the spawn arguments (see _worker)
-                try:
-                    parent.send(("payload", payload))
-                except OSError:
-                    proc.join(2.0)
-                    _died(proc)
+                child.proc.join(2.0)
+                _died(child.proc)
+            if msg[0] == "hello":
+                if not child.answer_hello(payload):
+                    child.proc.join(2.0)
+                    _died(child.proc)
             elif msg[0] == "epoch" and bar is not None:
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in msg[2].items() if k in ("loss", "val_loss")})
@@ -139,12 +133,7 @@ def _run_worker(init: dict[str, Any], payload: dict[str, Any], epochs: int, prog
     finally:
         if bar is not None:
             bar.close()
-        deadline = time.monotonic() + 5
-        proc.join(max(0.0, deadline - time.monotonic()))
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-        parent.close()
+        child.end(timeout=5.0)
 
 
 def _died(proc: Any) -> None:

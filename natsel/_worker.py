@@ -1,73 +1,26 @@
-"""The worker process: builds its objective once, then scores genomes until told to stop.
+"""The child processes' main functions: a pool worker, and the train-best trainer.
 
-It never takes part in Ctrl-C (the parent decides), and it dies with its parent: on Linux the
-kernel kills it when the parent dies (PR_SET_PDEATHSIG); everywhere a watchdog thread notices
-that the parent is gone within a second.
+Both start the same way (:func:`natsel._child.start_child`): no part in Ctrl-C, death with the
+parent, then the payload over natsel's own pipe.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
-import sys
-import threading
-import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-from natsel.executors._base import Result
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
-
-    def watch() -> None:
-        while True:
-            if os.getppid() != parent_pid:
-                os._exit(1)
-            time.sleep(0.5)
-
-    threading.Thread(target=watch, daemon=True, name="natsel-parent-watch").start()
-    if os.getppid() != parent_pid:  # the parent died before the watch started
-        os._exit(1)
-
-
-_GONE = object()
-
-
-def _receive_payload(conn: Connection) -> Any:
-    """Say hello, then receive the data over our own pipe.
-
-    The data never travels in the spawn arguments: CPython's parent keeps the child's end of the
-    spawn pipe open until it has written everything, so a child that died before reading a payload
-    larger than the pipe buffer would leave the parent blocked in write() forever. On our pipe a
-    dead child is a broken pipe, which the parent handles.
-    """
-    try:
-        conn.send(("hello", os.getpid()))
-        msg = conn.recv()
-    except (EOFError, OSError):
-        return _GONE
-    if msg[0] != "payload":  # told to stop before the data came: the run ended first
-        return _GONE
-    return msg[1]
+from natsel._child import GONE, start_child
+from natsel._trial import Result
 
 
 def worker_main(conn: Connection, init: dict[str, Any]) -> None:
     """Entry point of a worker process (spawned by :class:`natsel.executors.LocalPool`)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(init["parent_pid"])
-    os.environ.update(init.get("env", {}))
-    from natsel._objective import build_objective, error_line
+    from natsel._trial import error_line
+    from natsel.objectives import build_objective
 
-    payload = _receive_payload(conn)
-    if payload is _GONE:
+    payload = start_child(conn, init)
+    if payload is GONE:
         return
     try:
         objective = build_objective(init["objective"], payload)
@@ -97,15 +50,13 @@ def train_best_main(conn: Connection, init: dict[str, Any]) -> None:
 
     Sends ``("epoch", n, logs)`` after every epoch, then ``("done", info)`` or ``("error", text)``.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(init["parent_pid"])
-    from natsel._objective import error_line
+    from natsel._trial import error_line
 
-    payload = _receive_payload(conn)
-    if payload is _GONE:
+    payload = start_child(conn, init)
+    if payload is GONE:
         return
     try:
-        from natsel._keras import train_fully
+        from natsel.objectives.keras.train import train_fully
 
         info = train_fully({**init, "payload": payload}, lambda n, logs: conn.send(("epoch", n, logs)))
         conn.send(("done", info))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,50 @@ def loads_yaml(text: str, name: str = "<config>") -> Located:
     finally:
         loader.dispose()
     return Located(data, lines, name)
+
+
+class Validator:
+    """Validation helpers bound to one located document."""
+
+    def __init__(self, doc: Located) -> None:
+        self.doc = doc
+
+    def err(self, path: tuple[Any, ...], msg: str) -> ConfigError:
+        return self.doc.error(path, msg)
+
+    def mapping(self, value: Any, path: tuple[Any, ...], what: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.err(path, f"'{what}' must be a mapping, got {type(value).__name__}")
+        return value
+
+    def keys(self, value: dict[str, Any], allowed: set[str], path: tuple[Any, ...], what: str) -> None:
+        for k in value:
+            if k not in allowed:
+                raise self.err(path + (k,), f"unknown key '{k}' in {what} (allowed: {', '.join(sorted(allowed))})")
+
+    def number(self, value: Any, path: tuple[Any, ...], *, integer: bool = False, low: float | None = None,
+               high: float | None = None, low_open: bool = False) -> Any:
+        name = path[-1]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and math.isnan(value)):
+            kind = "an integer" if integer else "a number"
+            raise self.err(path, f"'{name}' must be {kind}, got {value!r}")
+        if integer and not (isinstance(value, int) or float(value).is_integer()):
+            raise self.err(path, f"'{name}' must be an integer, got {value!r}")
+        if low is not None and (value < low or (low_open and value == low)):
+            op = ">" if low_open else ">="
+            raise self.err(path, f"'{name}' must be {op} {low}, got {value!r}")
+        if high is not None and value > high:
+            raise self.err(path, f"'{name}' must be <= {high}, got {value!r}")
+        return int(value) if integer else float(value)
+
+    def string(self, value: Any, path: tuple[Any, ...], choices: set[str] | None = None) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.err(path, f"'{path[-1]}' must be a non-empty string, got {value!r}")
+        if choices is not None and value not in choices:
+            raise self.err(path, f"'{path[-1]}' must be one of {', '.join(sorted(choices))}, got {value!r}")
+        return value
+
+
+_V = Validator  # the short name the parsers use

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from natsel._data import FASHION_DIR, load_dataset
+from natsel.objectives.keras.data import FASHION_DIR, load_dataset
 from natsel.cli import main
 
 KERAS = """
@@ -104,7 +104,7 @@ def test_fashion_mnist_keeps_its_own_test_set():
 
 
 def test_fashion_mnist_missing_names_the_package(monkeypatch, tmp_path):
-    import natsel._data as d
+    import natsel.objectives.keras.data as d
 
     monkeypatch.setattr(d, "FASHION_DIR", tmp_path / "none")
     with pytest.raises(d.DataError, match="apt-get install dataset-fashion-mnist"):

@@ -18,7 +18,8 @@ def schema_example() -> str:
 
 
 @pytest.mark.parametrize("keep", ["data", "fitness"])
-def test_config_schema_example_is_valid_with_either_objective(tmp_path, keep):
+def test_config_schema_example_is_valid_with_either_objective(tmp_path, keep, tls_certs):
+    tls_certs("natsel")  # the example's executor names certs/ca.pem, certs/natsel.pem and certs/natsel.key
     lines = schema_example().splitlines()
     start = next(i for i, ln in enumerate(lines) if ln.startswith("# Either"))
     end = next(i for i, ln in enumerate(lines) if ln.startswith("training:"))

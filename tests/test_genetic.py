@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from natsel import Choice, IntRange, SearchSpace
-from natsel._genetic import (
+from natsel.strategies.genetic import (
     GASettings,
     crossover_single_point,
     crossover_uniform,

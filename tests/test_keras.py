@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import natsel
-from natsel._data import load_dataset
+from natsel.objectives.keras.data import load_dataset
 from natsel.cli import main
 from natsel.executors import LocalPool, Task
 

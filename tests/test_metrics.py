@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from natsel._metrics import classification_scores, regression_scores
+from natsel.objectives.keras.metrics import classification_scores, regression_scores
 
 
 def test_auc_ranks_distinct_scores_near_one_without_ties():

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 import natsel
-from natsel._data import load_dataset
-from natsel._metrics import classification_scores
+from natsel.objectives.keras.data import load_dataset
+from natsel.objectives.keras.metrics import classification_scores
 from natsel.cli import main
 
 pytestmark = pytest.mark.keras
@@ -27,7 +27,7 @@ def small_net(units=10, out=3, act="softmax"):
 
 
 def test_batched_loss_equals_keras_loss_for_every_particle(iris):
-    from natsel.swarm.keras import batched_loss_fn, initial_particles, unflatten
+    from natsel.objectives.keras.swarm import batched_loss_fn, initial_particles, unflatten
 
     model = keras.Model(*small_net())
     pos = initial_particles(model, 6, np.random.default_rng(0))
@@ -42,7 +42,7 @@ def test_batched_loss_equals_keras_loss_for_every_particle(iris):
 
 def test_pso_trains_iris_without_gradients(iris):
     from natsel.swarm import SwarmOptions
-    from natsel.swarm.keras import pso_train
+    from natsel.objectives.keras.swarm import pso_train
 
     model = keras.Model(*small_net())
     before = classification_scores(iris.y_test, model(iris.x_test), 3)["accuracy"]
@@ -54,7 +54,7 @@ def test_pso_trains_iris_without_gradients(iris):
 
 
 def test_adaswarm_with_mae_beats_chance_on_iris(iris):
-    from natsel.swarm.keras import AdaSwarmModel
+    from natsel.objectives.keras.swarm import AdaSwarmModel
 
     model = AdaSwarmModel(*small_net(), swarm_loss="mae")
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mae")
@@ -65,7 +65,7 @@ def test_adaswarm_with_mae_beats_chance_on_iris(iris):
 
 @pytest.mark.parametrize("loss,act,out", [("binary_crossentropy", "sigmoid", 1), ("mse", None, 1)])
 def test_adaswarm_binary_and_mse(loss, act, out):
-    from natsel.swarm.keras import AdaSwarmModel
+    from natsel.objectives.keras.swarm import AdaSwarmModel
 
     ds = load_dataset({"source": "breast_cancer"}, seed=0)
     keras.utils.set_random_seed(0)
@@ -83,7 +83,7 @@ def test_adaswarm_gradient_points_from_output_to_target():
     """With particles near the target, the approximate dLoss/dOutput has the sign of (output - target)."""
     import tensorflow as tf
 
-    from natsel.swarm.keras import AdaSwarmModel
+    from natsel.objectives.keras.swarm import AdaSwarmModel
 
     model = AdaSwarmModel(*small_net(), swarm_loss="mae", spread=0.01)
     y = tf.constant([0, 1, 2, 1])
@@ -115,11 +115,11 @@ def test_swarm_config_evolves_and_records_cost_histories(tmp_path):
 
 
 def test_pso_trainer_scores_a_fixed_subset_of_large_training_sets(monkeypatch):
-    import natsel._keras as nk
+    import natsel.objectives.keras.train as nk
     from natsel.executors import Task
 
     seen = []
-    import natsel.swarm.keras as sk
+    import natsel.objectives.keras.swarm as sk
 
     real = sk.pso_train
 

@@ -88,7 +88,7 @@ def test_train_best_on_digits_saves_a_model_that_loads_and_predicts(write_config
     assert (tmp_path / "run" / "plots" / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
     import keras
 
-    from natsel._data import load_dataset
+    from natsel.objectives.keras.data import load_dataset
 
     model = keras.models.load_model(tmp_path / "run" / "best_model.keras")
     ds = load_dataset({"source": "digits"}, seed=0)

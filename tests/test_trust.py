@@ -117,7 +117,7 @@ def test_diabetes_with_task_auto_trains_and_succeeds(write_config, tmp_path):
 
 def test_train_best_splits_the_data_with_the_runs_seed(write_config, tmp_path, monkeypatch):
     import natsel._train_best as tb
-    from natsel._data import load_dataset
+    from natsel.objectives.keras.data import load_dataset
 
     fake_executor(monkeypatch)
     cfg = write_config(KERAS.format(data="{source: synthetic, n_samples: 300}", training="{max_epochs: 1}"))
@@ -157,8 +157,7 @@ def test_resume_reuses_the_seed_and_generations_given_on_the_command_line(write_
 # -- 3. long-lived (Dask) workers key their objective by the data ---------------------------------
 
 def test_a_worker_objective_is_rebuilt_for_other_data(monkeypatch, write_config):
-    import natsel._objective as objective
-    from natsel._evolve import objective_spec
+    import natsel.objectives as objectives
     from natsel.executors import Result, Task
     from natsel.executors._dask import run_trial
 
@@ -168,12 +167,13 @@ def test_a_worker_objective_is_rebuilt_for_other_data(monkeypatch, write_config)
         built.append(payload["fingerprint"])
         return lambda task: Result(task.trial_id, "ok", 1.0, {"data": payload["fingerprint"]})
 
-    monkeypatch.setattr(objective, "build_objective", build)
+    monkeypatch.setattr(objectives, "build_objective", build)
     cfg = natsel.load_config(write_config(KERAS.format(data="{source: iris}", training="{max_epochs: 1}")))
+    spec = objectives.get("keras").prepare(cfg).spec
     a, b = {"fingerprint": "aaaa"}, {"fingerprint": "bbbb"}
     task = Task(1, {}, "k", 0)
-    assert run_trial(objective_spec(cfg, "aaaa"), a, task).metrics["data"] == "aaaa"
-    assert run_trial(objective_spec(cfg, "bbbb"), b, task).metrics["data"] == "bbbb"
+    assert run_trial({**spec, "data": "aaaa"}, a, task).metrics["data"] == "aaaa"
+    assert run_trial({**spec, "data": "bbbb"}, b, task).metrics["data"] == "bbbb"
     assert built == ["aaaa", "bbbb"]
 
 
@@ -198,8 +198,8 @@ def test_two_projects_sharing_a_cache_never_serve_each_others_fitness(tmp_path):
 
 
 def test_data_files_of_the_same_name_in_two_folders_have_two_cache_scopes(tmp_path):
-    from natsel._data import load_dataset
-    from natsel._evolve import cache_scope
+    from natsel import objectives
+    from natsel._rundir import cache_scope
 
     scopes = []
     for i, name in enumerate(("a", "b")):
@@ -208,7 +208,7 @@ def test_data_files_of_the_same_name_in_two_folders_have_two_cache_scopes(tmp_pa
         (d / "data.csv").write_text("f,label\n" + "".join(f"{(j * (i + 2)) % 7},{j % 2}\n" for j in range(40)))
         (d / "config.yaml").write_text("data: {source: csv, path: data.csv}\nspace:\n  neurons0: [8, 16]\n")
         cfg = natsel.load_config(d / "config.yaml")
-        scopes.append(cache_scope(cfg, load_dataset(cfg.data, cfg.base_dir, cfg.seed).fingerprint))
+        scopes.append(cache_scope(cfg, objectives.get("keras").prepare(cfg)))
     assert scopes[0] != scopes[1]
 
 
@@ -400,16 +400,16 @@ def test_a_worker_that_cannot_start_leaves_no_run_folder(write_config, tmp_path,
 # -- 11. a worker stopped before its data arrives ------------------------------------------------------------
 
 def test_a_worker_told_to_stop_while_waiting_for_its_data_exits_quietly():
-    from natsel._worker import _GONE, _receive_payload
+    from natsel._child import GONE, receive_payload
 
     parent, child = Pipe()
     box: dict = {}
-    t = threading.Thread(target=lambda: box.update(got=_receive_payload(child)))
+    t = threading.Thread(target=lambda: box.update(got=receive_payload(child)))
     t.start()
     assert parent.recv()[0] == "hello"
     parent.send(("stop",))
     t.join(10)
-    assert box["got"] is _GONE
+    assert box["got"] is GONE
 
 
 # -- 12. --resume finds this config's runs only ---------------------------------------------------------------

@@ -2,33 +2,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
 
-
-@dataclass
-class Task:
-    """One genome to evaluate."""
-
-    trial_id: int
-    genome: dict[str, Any]
-    key: str
-    seed: int
-
-
-@dataclass
-class Result:
-    """What an evaluation gave. ``status``: ok | timeout | failed | killed."""
-
-    trial_id: int
-    status: str
-    fitness: float | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-    error: str | None = None
-    started: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+from natsel._trial import Result, Task
 
 
 class Executor(ABC):
@@ -47,6 +23,9 @@ class Executor(ABC):
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close(cancel=exc_type is not None)
+
+
+__all__ = ["Executor", "ExecutorLost", "Result", "Task"]
 
 
 class ExecutorLost(RuntimeError):

@@ -34,7 +34,8 @@ def run_trial(spec: dict[str, Any], payload: Any, task: Task) -> Result:
     import hashlib
     import json
 
-    from natsel._objective import build_objective, error_line
+    from natsel._trial import error_line
+    from natsel.objectives import build_objective
 
     key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
     with _LOCK:  # one trial at a time per worker process: TensorFlow sessions are process-wide

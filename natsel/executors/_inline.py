@@ -3,19 +3,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from natsel._objective import build_objective
 from natsel.executors._base import Executor, Result, Task
+from natsel.objectives import build_objective, get
 
 
 class InlineExecutor(Executor):
-    """Runs a plain-Python objective in this process, one task at a time (``workers: 0``).
+    """Runs an objective in this process, one task at a time (``workers: 0``).
+
+    Only families that allow it (``inline``: never TensorFlow, which stays out of the parent).
 
     No time limit can be enforced in-process; use worker processes for that.
     """
 
     def __init__(self, objective: dict[str, Any], payload: Any = None) -> None:
-        if objective["kind"] != "python":
-            raise ValueError("the inline executor runs plain-Python fitness functions only")
+        if not get(objective["kind"]).inline:
+            raise ValueError(f"the {objective['kind']} objective cannot run in this process (workers: 0)")
         self._objective = build_objective(objective, payload)
 
     def run(self, tasks: Iterable[Task]) -> Iterator[Result]:

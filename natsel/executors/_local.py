@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import signal
 import time
 from collections import deque
@@ -9,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from natsel._child import Child
 from natsel._errors import EXIT_UNGUARDED, UNGUARDED_MESSAGE, WorkerStartError
 from natsel.executors._base import Executor, Result, Task
 
@@ -28,10 +28,11 @@ def describe_exit(code: int | None) -> str:
 
 
 class _Worker:
-    def __init__(self, index: int, proc: Any, conn: Connection) -> None:
+    def __init__(self, index: int, child: Child) -> None:
         self.index = index
-        self.proc = proc
-        self.conn = conn
+        self.child = child
+        self.proc = child.proc
+        self.conn: Connection = child.conn
         self.ready = False
         self.task: Task | None = None
         self.started = 0.0
@@ -83,12 +84,8 @@ class LocalPool(Executor):
         from natsel._worker import worker_main
 
         index = self._free_index()
-        parent_conn, child_conn = self.ctx.Pipe()
-        init = {"parent_pid": os.getpid(), "objective": self.objective, "env": self.env(index)}  # small: see _worker
-        proc = self.ctx.Process(target=worker_main, args=(child_conn, init), daemon=True, name=f"natsel-worker-{index}")
-        proc.start()
-        child_conn.close()
-        self.workers.append(_Worker(index, proc, parent_conn))
+        init = {"objective": self.objective, "env": self.env(index)}  # small: the data follows the hello
+        self.workers.append(_Worker(index, Child(self.ctx, worker_main, init, f"natsel-worker-{index}")))
         self.spawned += 1
 
     def _remove(self, w: _Worker, kill: bool = False) -> None:
@@ -110,10 +107,7 @@ class LocalPool(Executor):
         self._retired = still
 
     def _retire(self, w: _Worker) -> None:
-        try:
-            w.conn.send(("stop",))
-        except OSError:
-            pass
+        w.child.send(("stop",))
         self._remove(w)
 
     @property
@@ -161,10 +155,7 @@ class LocalPool(Executor):
                 w.proc.join(1.0)
                 yield from self._died(w)
             elif msg[0] == "hello":
-                try:
-                    w.conn.send(("payload", self.payload))
-                except OSError:  # it died while receiving: handled as a death on the next poll
-                    pass
+                w.child.answer_hello(self.payload)  # a child that died meanwhile shows on the next poll
             elif msg[0] == "ready":
                 w.ready = True
                 self._start_failures = 0
@@ -208,10 +199,7 @@ class LocalPool(Executor):
             if cancel:
                 w.proc.terminate()
             else:
-                try:
-                    w.conn.send(("stop",))
-                except OSError:
-                    pass
+                w.child.send(("stop",))
         procs = [w.proc for w in self.workers] + self._retired
         deadline = time.monotonic() + (2.0 if cancel else 5.0)
         for p in procs:

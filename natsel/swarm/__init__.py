@@ -4,7 +4,7 @@
 >>> minimize(sphere, 3, SwarmOptions(iterations=300), bounds=(-5, 5), seed=0).best_cost < 1e-8
 True
 
-The Keras parts (``natsel.swarm.keras``) import TensorFlow; this module does not.
+The Keras parts (``natsel.objectives.keras.swarm``) import TensorFlow; this module does not.
 """
 
 from natsel.swarm._pso import SwarmOptions, SwarmResult, SwarmTrajectory, minimize, rastrigin, rosenbrock, sphere

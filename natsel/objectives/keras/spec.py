@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from natsel._space import Choice, Fixed, FloatRange, Gene, IntRange
 
 if TYPE_CHECKING:
-    from natsel._config import _V, Config
+    from natsel._settings import Config
+    from natsel._yaml import Validator as _V
 
 OPTIMIZERS = {"adam", "adamax", "nadam", "sgd", "rmsprop", "adagrad", "adadelta", "adamw", "adaswarm"}
 ACTIVATIONS = {"relu", "elu", "selu", "tanh", "sigmoid", "gelu", "swish", "silu", "softplus", "softsign",
@@ -71,8 +72,6 @@ def validate_keras_config(cfg: Config, v: _V) -> None:
     if data.get("validation", 0.2) + data.get("test", 0.2) >= 0.9:
         raise v.err(("data",), "validation + test fractions leave too little to train on (keep them below 0.9)")
     _validate_swarm(cfg, v)
-    if cfg.workers == 0:
-        raise v.err(("workers",), "workers: 0 runs Python fitness in-process; Keras training needs workers >= 1")
 
 
 SWARM_OPTIONS = {

@@ -1,6 +1,6 @@
 """Keras training inside a worker process. Importing this module imports TensorFlow.
 
-The parent never imports it: :func:`natsel._objective.build_objective` does, in the worker.
+The parent never imports it: :meth:`natsel.objectives.keras.KerasFamily.build` does, in the worker.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import numpy as np  # noqa: E402
 
-from natsel._metrics import classification_scores, regression_scores  # noqa: E402
-from natsel._model_spec import DEFAULT_GENOME  # noqa: E402
-from natsel._objective import Objective, error_line  # noqa: E402
-from natsel.executors._base import Result, Task  # noqa: E402
+from natsel._trial import Objective, Result, Task, error_line  # noqa: E402
+from natsel.objectives.keras.metrics import classification_scores, regression_scores  # noqa: E402
+from natsel.objectives.keras.spec import DEFAULT_GENOME  # noqa: E402
 
 _THREADS_SET = False
 
@@ -61,7 +60,7 @@ def build_model(genome: dict[str, Any], n_features: int, task: str, n_classes: i
                 steps_per_execution: int = 1, swarm: dict[str, Any] | None = None, seed: int = 0) -> Any:
     """A compiled dense network for ``genome`` (NaturalSelection's genes plus learning_rate).
 
-    ``optimizer: adaswarm`` gives an :class:`~natsel.swarm.keras.AdaSwarmModel` trained by Adam on
+    ``optimizer: adaswarm`` gives an :class:`~natsel.objectives.keras.swarm.AdaSwarmModel` trained by Adam on
     swarm-approximated gradients (options from the config's ``swarm.adaswarm``)."""
     keras = _import_keras()
     g = full_genome(genome)
@@ -81,7 +80,7 @@ def build_model(genome: dict[str, Any], n_features: int, task: str, n_classes: i
         outputs, loss = keras.layers.Dense(1)(x), "mse"
     lr = float(g["learning_rate"])
     if g["optimizer"] == "adaswarm":
-        from natsel.swarm.keras import AdaSwarmModel
+        from natsel.objectives.keras.swarm import AdaSwarmModel
 
         opts = dict((swarm or {}).get("adaswarm") or {})
         loss = opts.pop("loss", loss)
@@ -208,8 +207,8 @@ PSO_MAX_ROWS = 4096
 
 def _train_pso(model: Any, g: dict[str, Any], data: dict[str, Any], training: dict[str, Any], seed: int,
                swarm: dict[str, Any] | None, start: float) -> dict[str, Any]:
+    from natsel.objectives.keras.swarm import pso_train
     from natsel.swarm import SwarmOptions
-    from natsel.swarm.keras import pso_train
 
     opts = {"velocity_clamp": 0.5, **((swarm or {}).get("pso") or {})}
     max_rows = int(opts.pop("max_rows", PSO_MAX_ROWS))

@@ -14,22 +14,20 @@ while the fittest is ``m`` times as likely to be drawn as the least fit.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from natsel._space import Genome, SearchSpace
+from natsel._trial import Direction
+from natsel.strategies._base import PlanContext, Planned, Strategy
 
 
 def _oriented(fitness: Sequence[float | None], maximize: bool) -> np.ndarray:
-    out = np.full(len(fitness), np.nan)
-    for i, f in enumerate(fitness):
-        if f is not None and not (isinstance(f, float) and math.isnan(f)):
-            out[i] = float(f) if maximize else -float(f)
-    return out
+    """Fitness turned so that larger is better; NaN for failed trials."""
+    d = Direction(maximize)
+    return np.array([np.nan if (o := d.oriented(f)) is None else o for f in fitness], dtype=float)
 
 
 def rank_weights(fitness: Sequence[float | None], maximize: bool = True) -> np.ndarray:
@@ -123,15 +121,7 @@ class GASettings:
         return self.mutation_factor if self.mutation_factor is not None else 1.0 / max(1, n_genes)
 
 
-@dataclass
-class Planned:
-    """One organism of a planned generation."""
-
-    genome: Genome
-    origin: str  # initial | elite | crossover | mutation | random
-
-
-def _dedupe(
+def dedupe(
     child: Genome,
     taken: Callable[[Genome], bool],
     space: SearchSpace,
@@ -139,7 +129,10 @@ def _dedupe(
     rng: np.random.Generator,
     retries: int,
 ) -> tuple[Genome, bool]:
-    """Re-mutate (then resample) a child whose genome is already taken; bounded tries."""
+    """Re-mutate (then resample) a child whose genome is already taken; bounded tries.
+
+    Returns the child and whether it is new (any strategy that must not plan a known genome uses it).
+    """
     if not taken(child):
         return child, True
     candidate = child
@@ -174,7 +167,7 @@ def initial_population(
             g, origin = space.complete(initial_genome, rng), "initial"
         else:
             g, origin = space.sample(rng), "random"
-        g, _ = _dedupe(g, taken, space, settings.factor(len(space)), rng, settings.max_retries)
+        g, _ = dedupe(g, taken, space, settings.factor(len(space)), rng, settings.max_retries)
         keys.add(space.key(g))
         out.append(Planned(g, origin))
     return out
@@ -224,21 +217,31 @@ def next_generation(
                 child = mutate(child, space, factor, rng)
         else:
             child, origin = mutate(genomes[draw(weights, rng)], space, factor, rng), "mutation"
-        child, _ = _dedupe(child, taken, space, factor, rng, settings.max_retries)
+        child, _ = dedupe(child, taken, space, factor, rng, settings.max_retries)
         keys.add(space.key(child))
         out.append(Planned(child, origin))
     return out
 
 
-def summarize(fitness: Sequence[float | None]) -> dict[str, Any]:
-    """best/mean/std/min/max of the non-failed fitnesses (None where there are none)."""
-    vals = np.array([f for f in fitness if f is not None and not (isinstance(f, float) and math.isnan(f))], dtype=float)
-    if vals.size == 0:
-        return {"mean": None, "std": None, "min": None, "max": None, "n": 0}
-    return {
-        "mean": float(vals.mean()),
-        "std": float(vals.std()),
-        "min": float(vals.min()),
-        "max": float(vals.max()),
-        "n": int(vals.size),
-    }
+def all_known(planned: Sequence[Planned], space: SearchSpace, known: Callable[[str], bool]) -> bool:
+    """A plan that holds no new genome: the strategy has exhausted the space it can reach."""
+    return all(known(space.key(p.genome)) for p in planned)
+
+
+class GeneticStrategy(Strategy):
+    """NaturalSelection's generational GA: top-k elites, rank-weighted breeders, crossover, mutation.
+
+    Generation 0 is random (the first organism completed from ``initial_genome``); generation g is
+    bred from generation g-1 alone. The rates are the config's ``evolution:`` section.
+    """
+
+    name = "genetic"
+
+    def plan(self, ctx: PlanContext) -> list[Planned] | None:
+        settings: GASettings = self.settings or GASettings(population=ctx.population)
+        if ctx.generation == 0:
+            return initial_population(ctx.space, settings, ctx.rng, ctx.known, ctx.initial_genome)
+        prev = ctx.previous()
+        planned = next_generation([r["genome"] for r in prev], [r["fitness"] for r in prev], ctx.space, settings,
+                                  ctx.rng, ctx.known, ctx.direction.maximize)
+        return None if all_known(planned, ctx.space, ctx.known) else planned

@@ -45,17 +45,16 @@ class Dataset:
     y_test: np.ndarray
     classes: list[Any] = field(default_factory=list)
 
+    source_hash: str = ""  # set by load_dataset: the raw rows and how they were split
+
     @cached_property
     def fingerprint(self) -> str:
-        """A content hash of every split: equal only for the same rows, split the same way."""
-        import hashlib
+        """A content hash of the data: equal only for the same rows, split the same way.
 
-        h = hashlib.sha256(f"{self.task}:{self.n_classes}:{self.classes!r}".encode())
-        for a in (self.x_train, self.y_train, self.x_es, self.y_es, self.x_val, self.y_val, self.x_test, self.y_test):
-            a = np.ascontiguousarray(a)
-            h.update(f"{a.dtype.str}{a.shape}".encode())
-            h.update(a.tobytes())
-        return h.hexdigest()[:16]
+        Taken over the rows as loaded (before standardisation) and the split's row indices, so the
+        same data gives the same hash on any machine."""
+        return self.source_hash or content_hash(self.task, self.classes, self.x_train, self.y_train, self.x_es,
+                                                self.y_es, self.x_val, self.y_val, self.x_test, self.y_test)
 
     def _base(self) -> dict[str, Any]:
         return {"name": self.name, "task": self.task, "n_classes": self.n_classes,
@@ -71,6 +70,21 @@ class Dataset:
         return {**self._base(), "x_train": np.concatenate([self.x_train, self.x_es]),
                 "y_train": np.concatenate([self.y_train, self.y_es]), "x_es": self.x_val, "y_es": self.y_val,
                 "x_val": self.x_val, "y_val": self.y_val, "x_test": self.x_test, "y_test": self.y_test}
+
+
+def content_hash(*parts: Any) -> str:
+    """sha256 (16 hex digits) over arrays (dtype, shape and bytes) and plain values."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in parts:
+        if isinstance(p, np.ndarray):
+            a = np.ascontiguousarray(p)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes() if a.dtype != object else repr(a.tolist()).encode())
+        else:
+            h.update(repr(p).encode())
+    return h.hexdigest()[:16]
 
 
 def _path(spec: dict[str, Any], base_dir: Path, what: str) -> Path:
@@ -283,7 +297,9 @@ def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".", seed: int = 0
     def z(a: np.ndarray) -> np.ndarray:
         return ((a - mean) / std).astype(np.float32)
 
+    source = content_hash(task, classes, np.asarray(x), np.asarray(y), train_idx, es_idx, val_idx,
+                          np.asarray(x_test), np.asarray(y_test))
     return Dataset(name=name, task=task, n_classes=len(classes), classes=classes,
                    x_train=z(x[train_idx]), y_train=yy[train_idx], x_es=z(x[es_idx]), y_es=yy[es_idx],
                    x_val=z(x[val_idx]), y_val=yy[val_idx], x_test=z(np.asarray(x_test, dtype=np.float64)),
-                   y_test=np.asarray(y_test))
+                   y_test=np.asarray(y_test), source_hash=source)

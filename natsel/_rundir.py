@@ -1,0 +1,142 @@
+"""Run folders: which one a command writes, one writer at a time, what a resume must match.
+
+* :func:`resolve` picks the folder: ``--run-dir``, the newest run of the config's name
+  (``--resume``), or a new ``runs/<name>-<YYYYmmdd>-<HHMMSS>`` claimed atomically;
+* :class:`RunFolder` holds the folder's lock while a run writes it, opens the store (checking that
+  a resumed run was made with the same search, the same data and the same scoring), and after an
+  early failure removes a new folder that holds no finished trial, so no husk is left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from natsel import __version__
+from natsel._errors import RunDirError
+from natsel._run import outcome
+from natsel._settings import Config
+from natsel._store import LOCK_NAME, RunLock, RunStore, SharedCache, is_empty_dir, is_run_dir, read_meta
+from natsel.objectives import Prepared
+
+#: run folders are ``<name>-<YYYYmmdd>-<HHMMSS>`` with ``-<n>`` when two start in the same second
+STAMP = r"-(\d{8}-\d{6})(?:-(\d+))?"
+
+
+def resolve(cfg: Config, run_dir: str | Path | None, resume: bool, runs_root: Path) -> tuple[Path, bool, bool]:
+    """(folder, whether it holds a run already, whether this call created it).
+
+    A new generated folder is created here, atomically, so two runs started in the same second
+    never share one."""
+    if run_dir is not None:
+        p = Path(run_dir)
+        if is_run_dir(p):
+            return p, True, False
+        if not is_empty_dir(p):
+            raise RunDirError(f"{p} exists but is not a natsel run folder; choose an empty or new folder")
+        if resume:
+            raise RunDirError(f"nothing to resume: {p} is not a natsel run folder")
+        return p, False, not p.exists()
+    if resume:
+        pattern = re.compile(re.escape(cfg.name) + STAMP)
+        found = []
+        for d in runs_root.iterdir() if runs_root.is_dir() else []:
+            m = pattern.fullmatch(d.name)
+            if m and is_run_dir(d):
+                found.append(((m.group(1), int(m.group(2) or 1)), d))
+        if not found:
+            raise RunDirError(f"nothing to resume: no run named '{cfg.name}' under {runs_root}/")
+        return max(found)[1], True, False
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    runs_root.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        p = runs_root / (f"{cfg.name}-{stamp}" + (f"-{n}" if n > 1 else ""))
+        try:
+            p.mkdir()  # claims the name: two runs started in the same second get -1 and -2
+        except FileExistsError:
+            continue
+        return p, False, True
+    raise RunDirError(f"cannot create a run folder under {runs_root}/")  # pragma: no cover
+
+
+def cache_scope(cfg: Config, prepared: Prepared) -> str:
+    """What a shared-cache entry is valid for: the objective (spec and identity), its data, the seed.
+
+    A fitness function is identified by its module's absolute file and a hash of its source, data by
+    a content hash, so two projects that both say ``fitness: fit:score`` or ``path: data.csv`` never
+    serve each other's results.
+    """
+    spec = {k: v for k, v in prepared.spec.items() if k not in ("threads", "base_dir", "sys_path", "module")}
+    scope = {"objective": spec, "identity": prepared.identity, "data": prepared.fingerprint, "seed": cfg.seed}
+    return hashlib.sha256(json.dumps(scope, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class RunFolder:
+    """One run folder while a run writes it: locked, opened, and cleaned up after an early failure."""
+
+    def __init__(self, path: Path, created: bool) -> None:
+        self.path = path
+        self.created = created  # this command made the folder: remove it whole after an early failure
+        self.lock = RunLock(path).acquire()
+        self.existing = is_run_dir(path)  # decided again under the lock
+        self.before: dict[str, Any] = read_meta(path) if self.existing else {}
+        self.store: RunStore | None = None
+
+    def open(self, cfg: Config, prepared: Prepared) -> RunStore:
+        """Open (resume) or create the store; a resume must match the search, data and scoring."""
+        fingerprint = json.loads(json.dumps(cfg.search_fingerprint(), default=str))
+        meta = {"maximize": cfg.maximize, **prepared.meta}
+        if self.existing:
+            store = RunStore(self.path)
+            self.store = store
+            old = store.meta()
+            if old.get("fingerprint") != fingerprint:
+                before, now = old.get("fingerprint") or {}, fingerprint
+                diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+                raise RunDirError(f"{self.path} was made with a different config (differs in: "
+                                  f"{', '.join(diff) or 'format'}); use a new run folder")
+            for key, what in (("data_fingerprint", "the data has changed (its content hash differs)"),
+                              ("metric", "the metric differs"), ("maximize", "the direction differs")):
+                if old.get(key) is not None and meta.get(key) is not None and old[key] != meta[key]:
+                    raise RunDirError(f"{self.path} cannot be resumed: {what} since the run was made; "
+                                      "use a new run folder")
+            store.update_meta(status="running", generations=cfg.generations, overrides=cfg.settings_beyond_file())
+        else:
+            meta.update({"natsel_version": __version__, "name": cfg.name, "seed": cfg.seed,
+                         "fingerprint": fingerprint, "objective": cfg.objective, "strategy": cfg.strategy,
+                         "generations": cfg.generations, "population": cfg.ga.population,
+                         "overrides": cfg.settings_beyond_file(), "config_name": cfg.source_name, "base_dir": str(cfg.base_dir)})
+            self.store = store = RunStore.create(self.path, cfg.source_text, meta)
+        if cfg.cache is not None:
+            store.attach_cache(SharedCache(cfg.cache, cache_scope(cfg, prepared)))
+        return store
+
+    def abandon(self, interrupted: bool, summarize: Any = None) -> None:
+        """After an error: keep a run that has finished trials (resumable); remove a new one that has none."""
+        store = self.store
+        if store is not None:
+            finished = outcome(store.trials())
+            try:
+                if summarize is not None:
+                    summarize(store)
+                store.update_meta(status="interrupted" if interrupted else "failed")
+            finally:
+                store.close()
+            if self.existing or interrupted or finished["trained"] + finished["failed"] + finished["cached"] > 0:
+                return
+        if self.existing:
+            return
+        if self.created:
+            shutil.rmtree(self.path, ignore_errors=True)
+        else:  # an empty folder the user gave: empty it again
+            for p in self.path.iterdir():
+                if p.name != LOCK_NAME:
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+    def release(self) -> None:
+        self.lock.release()

@@ -1,0 +1,172 @@
+"""A validated config as plain data (the dataclasses :func:`natsel.load_config` returns).
+
+No parsing here (``natsel._config`` reads YAML into these), and nothing that imports a strategy or
+objective family beyond the GA's rates and the metric table, so every room can name a ``Config``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from natsel._errors import ConfigError
+from natsel._space import SearchSpace
+from natsel._yaml import Located
+from natsel.objectives.keras.metrics import DIRECTION as METRICS
+from natsel.strategies.genetic import GASettings
+
+
+@dataclass
+class Training:
+    """Per-network limits and scoring (used by the Keras objective; the limits apply to any)."""
+
+    max_epochs: int = 20
+    patience: int = 3
+    max_training_time: float = 120.0
+    grace: float = 30.0
+    metric: str | None = None  # None: accuracy for classification, loss for regression
+    task: str = "auto"  # auto | multiclass | binary | regression
+    steps_per_execution: int = 0  # 0: natsel picks
+
+
+@dataclass
+class TLSSettings:
+    """Mutual-TLS credentials of natsel's Dask client (paths already resolved)."""
+
+    ca_file: Path  # the CA that signed the scheduler's and workers' certificates
+    cert: Path  # this client's certificate, signed by the same CA
+    key: Path | None = None  # its private key; None: in the ``cert`` file
+
+
+@dataclass
+class ExecutorSettings:
+    type: str = "local"  # local | dask
+    scheduler: str | None = None
+    retries: int = 2
+    gpu: bool = False
+    timeout: float = 20.0  # seconds to wait for the scheduler when connecting
+    security: TLSSettings | None = None  # required by, and only allowed with, a tls:// scheduler
+
+
+@dataclass
+class Config:
+    """A validated natsel config. Build one with :func:`load_config` or :func:`config_from_dict`."""
+
+    name: str
+    space: SearchSpace
+    seed: int = 0
+    direction: str | None = None  # maximize | minimize; None: from the metric
+    fitness: str | None = None  # "module:function" of a plain-Python fitness
+    data: dict[str, Any] | None = None
+    training: Training = field(default_factory=Training)
+    ga: GASettings = field(default_factory=GASettings)
+    strategy: str = "genetic"  # a name registered in natsel.strategies
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    generations: int = 10
+    objective: str = "python"  # the objective family (natsel.objectives), chosen when the config is read
+    #: what the file itself says; ``seed``/``ga.population``/``generations`` may differ (command line, API)
+    file_seed: int = 0
+    file_population: int = 20
+    file_generations: int = 10
+    initial_genome: dict[str, Any] | None = None
+    workers: int = 1
+    max_trials_per_worker: int = 50
+    threads: int = 0  # 0: cores // workers
+    gpus: list[int] = field(default_factory=list)
+    cache: Path | None = None
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    swarm: dict[str, Any] = field(default_factory=dict)
+    base_dir: Path = field(default_factory=Path.cwd)
+    source_text: str = ""
+    source_name: str = "<config>"
+    raw: dict[str, Any] = field(default_factory=dict)
+    #: settings given explicitly outside the file (``--seed``, ``--population``, ``--generations``)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    #: the task the data turned out to be (``training.task: auto`` is resolved when the data is loaded)
+    resolved_task: str | None = None
+    doc: Located | None = field(default=None, repr=False)
+
+    @property
+    def maximize(self) -> bool:
+        if self.direction is not None:
+            return self.direction == "maximize"
+        if self.fitness is not None:
+            return True
+        return METRICS[self.metric]
+
+    @property
+    def task(self) -> str:
+        """The Keras task: the config's ``training.task``, or what the data resolved ``auto`` to."""
+        return self.resolved_task or self.training.task
+
+    @property
+    def metric(self) -> str:
+        if self.training.metric:
+            return self.training.metric
+        return "loss" if self.task == "regression" else "accuracy"
+
+    def resolve_task(self, task: str) -> None:
+        """Record the task inferred from the data; a metric that cannot score it is a config error,
+        and so is a ``direction`` that would keep the worst networks (maximising a loss)."""
+        self.resolved_task = task
+        check_metric_fits(self.training.metric, task, self._where(("training", "metric")))
+        self.check_direction()
+
+    def check_direction(self) -> None:
+        if self.direction is None or self.data is None or self.task == "auto" and not self.training.metric:
+            return
+        if (self.direction == "maximize") != METRICS[self.metric]:
+            better = "larger" if METRICS[self.metric] else "smaller"
+            raise ConfigError(f"direction: {self.direction} contradicts the metric '{self.metric}' ({better} is "
+                              "better); leave 'direction' out, it follows the metric", self._where(("direction",)))
+
+    def override(self, *, seed: int | None = None, population: int | None = None,
+                 generations: int | None = None) -> Config:
+        """Settings from outside the file (the command line); a run stores them, later commands reuse them."""
+        from dataclasses import replace
+
+        if seed is not None:
+            self.seed = self.overrides["seed"] = int(seed)
+        if population is not None:
+            self.ga = replace(self.ga, population=int(population))
+            self.overrides["population"] = int(population)
+        if generations is not None:
+            self.generations = self.overrides["generations"] = int(generations)
+        return self
+
+    def settings_beyond_file(self) -> dict[str, Any]:
+        """Seed, population and generations where they differ from the file (however they were set)."""
+        now = {"seed": self.seed, "population": self.ga.population, "generations": self.generations}
+        file = {"seed": self.file_seed, "population": self.file_population, "generations": self.file_generations}
+        return {k: v for k, v in now.items() if v != file[k]}
+
+    def _where(self, path: tuple[Any, ...]) -> str:
+        return self.doc.where(path) if self.doc is not None else self.source_name
+
+    def search_fingerprint(self) -> dict[str, Any]:
+        """What must not change when a run is resumed (generations and workers may)."""
+        raw = {k: v for k, v in self.raw.items() if k not in {"workers", "threads", "gpus", "executor", "name"}}
+        evo = dict(raw.get("evolution") or {})
+        evo.pop("generations", None)
+        if self.ga.population != self.file_population:
+            evo["population"] = self.ga.population
+        raw["evolution"] = evo
+        if self.seed != self.file_seed:
+            raw["seed"] = self.seed
+        return raw
+
+
+#: which tasks each metric can score
+METRIC_TASKS = {"accuracy": ("multiclass", "binary"), "f1": ("multiclass", "binary"), "auc": ("multiclass", "binary"),
+                "loss": ("multiclass", "binary", "regression"), "mae": ("regression",), "mse": ("regression",)}
+
+
+def check_metric_fits(metric: str | None, task: str, where: str) -> None:
+    if metric is None or task == "auto" or task in METRIC_TASKS[metric]:
+        return
+    kind = "regression" if task == "regression" else f"{task} classification"
+    fits = sorted(m for m, tasks in METRIC_TASKS.items() if task in tasks)
+    raise ConfigError(f"metric '{metric}' cannot score {kind} (the data's task); use one of {', '.join(fits)}", where)
+
+

@@ -1,0 +1,79 @@
+"""The strategy seam: what to try next, planned from the stored history alone.
+
+A strategy plans one generation at a time. It reads only what the run store holds (every trial of
+earlier generations) and a random generator seeded by ``(seed, generation)``, so the genomes it
+plans never depend on the number of workers or the order results arrived in, and a resumed run
+plans exactly what an uninterrupted one would have. The evolution loop stores the plan before any
+of it runs.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from natsel._space import Genome, SearchSpace
+from natsel._trial import Direction, TrialRow
+
+
+@dataclass
+class Planned:
+    """One organism of a planned generation."""
+
+    genome: Genome
+    origin: str  # initial | random | elite | crossover | mutation | ... (the strategy's words)
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """Everything a strategy may read to plan generation ``generation``."""
+
+    generation: int
+    space: SearchSpace
+    population: int
+    direction: Direction
+    history: Sequence[TrialRow]  # every trial of generations 0 .. generation-1, in id order
+    known: Callable[[str], bool]  # a genome key already evaluated (this run or a shared cache)
+    rng: np.random.Generator  # seeded by (seed, generation)
+    initial_genome: Genome | None = None
+
+    def previous(self) -> list[TrialRow]:
+        """The trials of the generation before this one, in slot order."""
+        rows = [t for t in self.history if t["generation"] == self.generation - 1]
+        return sorted(rows, key=lambda t: t["slot"])
+
+
+class Strategy(ABC):
+    """Plans generations. Subclasses set ``name`` and implement :meth:`plan`.
+
+    ``options`` is the mapping under the config's ``strategy:`` key (without ``name``);
+    :meth:`check_options` validates it (raise ``ValueError`` with a one-line reason).
+    """
+
+    name: ClassVar[str]
+    #: options this strategy accepts under ``strategy:`` (name -> type)
+    options_schema: ClassVar[Mapping[str, type]] = {}
+
+    def __init__(self, options: Mapping[str, Any] | None = None, settings: Any = None) -> None:
+        self.options = dict(options or {})
+        self.settings = settings
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        for k, v in options.items():
+            if k not in cls.options_schema:
+                allowed = ", ".join(sorted(cls.options_schema)) or "none"
+                raise ValueError(f"unknown option '{k}' of strategy '{cls.name}' (allowed: {allowed})")
+            kind = cls.options_schema[k]
+            if kind is float and isinstance(v, int) and not isinstance(v, bool):
+                continue
+            if not isinstance(v, kind) or isinstance(v, bool) != (kind is bool):
+                raise ValueError(f"option '{k}' of strategy '{cls.name}' must be {kind.__name__}, got {v!r}")
+
+    @abstractmethod
+    def plan(self, ctx: PlanContext) -> list[Planned] | None:
+        """The genomes of generation ``ctx.generation``, or None when nothing new can be planned."""
