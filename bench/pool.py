@@ -17,8 +17,8 @@ import argparse
 import statistics
 import time
 
-from natsel.objectives.keras.data import load_dataset
 from natsel.executors import LocalPool, Task
+from natsel.objectives.keras.data import load_dataset
 
 
 def spec(threads: int, **training) -> dict:

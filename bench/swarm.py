@@ -25,8 +25,8 @@ import numpy as np  # noqa: E402
 
 from natsel.objectives.keras.data import load_dataset  # noqa: E402
 from natsel.objectives.keras.metrics import classification_scores  # noqa: E402
-from natsel.swarm import SwarmOptions, minimize  # noqa: E402
 from natsel.objectives.keras.swarm import AdaSwarmModel, batched_loss_fn, initial_particles, loop_loss_fn  # noqa: E402
+from natsel.swarm import SwarmOptions, minimize  # noqa: E402
 
 
 def net(n_in: int, hidden: int, n_out: int, act: str, cls: type = keras.Model, **kw: object) -> keras.Model:

@@ -8,14 +8,13 @@ The public API:
 >>> natsel.load_run(run.path).fittest                 # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
-
 from natsel._config import Config, config_from_dict, load_config  # noqa: E402
 from natsel._errors import ConfigError, DataError, NatselError, RunDirError  # noqa: E402
 from natsel._evolve import evolve  # noqa: E402
 from natsel._run import Run, load_run  # noqa: E402
 from natsel._space import Choice, Fixed, FloatRange, IntRange, SearchSpace, genome_key  # noqa: E402
 from natsel._train_best import train_best  # noqa: E402
+from natsel._version import __version__  # noqa: E402
 from natsel.strategies.genetic import GASettings  # noqa: E402
 
 __all__ = [

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import math
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from natsel._mpl import plt as _plt
+from natsel._mpl import render
 from natsel._run import Run, _ok, evaluations
 from natsel._space import Choice, Gene, IntRange, SearchSpace, _Range
 from natsel._store import atomic_write_bytes
@@ -24,15 +25,6 @@ STATUS_COLORS = {"ok": "tab:blue", "timeout": "tab:orange", "failed": "tab:red",
 #: the values a metric can take: the +-1 std band of the fitness plot is clipped to them
 METRIC_RANGE = {"accuracy": (0.0, 1.0), "f1": (0.0, 1.0), "auc": (0.0, 1.0),
                 "loss": (0.0, math.inf), "mae": (0.0, math.inf), "mse": (0.0, math.inf)}
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _label(run: Run) -> str:
@@ -313,6 +305,35 @@ def fig_learning_curve(history: dict[str, list[float]], title: str = "learning c
     return fig
 
 
+def swarm_trials(run: Run, top: int = 10) -> list[dict[str, Any]]:
+    """Swarm-trained trials that stored a cost history, fittest first."""
+    rows = [t for t in run.leaderboard() if (t.get("extra") or {}).get("cost_history") and _ok(t["fitness"])]
+    return rows[:top]
+
+
+def fig_swarm_costs(run: Run) -> Any:
+    """Cost history of the swarm-trained trials: PSO's global best per iteration, AdaSwarm's loss per epoch."""
+    plt = _plt()
+    rows = swarm_trials(run)
+    axes_kinds = sorted({r["extra"].get("cost_axis", "iteration") for r in rows})
+    fig, axes = plt.subplots(1, max(1, len(axes_kinds)), figsize=(6 * max(1, len(axes_kinds)), 4), squeeze=False)
+    for ax, kind in zip(axes.flat, axes_kinds, strict=False):
+        for r in rows:
+            if r["extra"].get("cost_axis", "iteration") == kind:
+                costs = r["extra"]["cost_history"]
+                label = "pso" if kind == "iteration" else "adaswarm"
+                ax.plot(range(1, len(costs) + 1), costs, lw=1.2,
+                        label=f"trial {r['id']} ({label}, fitness {r['fitness']:.3g})")
+        ax.set_xlabel(kind)
+        ax.set_ylabel("training loss" + (" (global best)" if kind == "iteration" else ""))
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("swarm-trained trials: cost history")
+    fig.tight_layout()
+    return fig
+
+
 FIGURES = {
     "fitness": fig_fitness,
     "best_so_far": fig_best_so_far,
@@ -320,13 +341,6 @@ FIGURES = {
     "fitness_vs_seconds": fig_fitness_vs_seconds,
     "parallel": fig_parallel,
 }
-
-
-def render(fig: Any, fmt: str = "png") -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=110)
-    _plt().close(fig)
-    return buf.getvalue()
 
 
 def write_fitness_plot(run: Run) -> Path:
@@ -344,8 +358,6 @@ def write_plots(run: Run, out: Path, fmt: str = "png") -> list[Path]:
         images[name] = render(make(run), fmt)
     swarm = [t for t in run.trials if (t.get("extra") or {}).get("cost_history")]
     if swarm:
-        from natsel.swarm._plot import fig_swarm_costs
-
         images["swarm_costs"] = render(fig_swarm_costs(run), fmt)
     written = []
     for name, data in images.items():

@@ -17,11 +17,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from natsel import __version__
 from natsel._errors import RunDirError
 from natsel._run import outcome
 from natsel._settings import Config
 from natsel._store import LOCK_NAME, RunLock, RunStore, SharedCache, is_empty_dir, is_run_dir, read_meta
+from natsel._version import __version__
 from natsel.objectives import Prepared
 
 #: run folders are ``<name>-<YYYYmmdd>-<HHMMSS>`` with ``-<n>`` when two start in the same second

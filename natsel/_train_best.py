@@ -77,7 +77,8 @@ def train_best(
               "seconds": info["seconds"], "model": str(model_path), "history": info["history"],
               "history_axis": info.get("history_axis", "epoch"), "swarm_iterations": info.get("swarm_iterations")}
     atomic_write_bytes(out_dir / "train_best.json", json.dumps(result, indent=2).encode())
-    from natsel._plot import fig_learning_curve, render
+    from natsel._mpl import render
+    from natsel._plot import fig_learning_curve
 
     atomic_write_bytes(out_dir / "plots" / "learning_curve.png",
                        render(fig_learning_curve(info["history"], f"trial {chosen['id']}: learning curve",

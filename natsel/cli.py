@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from natsel import __version__
+from natsel._version import __version__
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:

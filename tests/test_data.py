@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from natsel.objectives.keras.data import FASHION_DIR, load_dataset
 from natsel.cli import main
+from natsel.objectives.keras.data import FASHION_DIR, load_dataset
 
 KERAS = """
 data: {data}

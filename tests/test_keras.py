@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 import natsel
-from natsel.objectives.keras.data import load_dataset
 from natsel.cli import main
 from natsel.executors import LocalPool, Task
+from natsel.objectives.keras.data import load_dataset
 
 pytestmark = pytest.mark.keras
 

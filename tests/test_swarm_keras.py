@@ -7,9 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 import natsel
+from natsel.cli import main
 from natsel.objectives.keras.data import load_dataset
 from natsel.objectives.keras.metrics import classification_scores
-from natsel.cli import main
 
 pytestmark = pytest.mark.keras
 keras = pytest.importorskip("keras")
@@ -41,8 +41,8 @@ def test_batched_loss_equals_keras_loss_for_every_particle(iris):
 
 
 def test_pso_trains_iris_without_gradients(iris):
-    from natsel.swarm import SwarmOptions
     from natsel.objectives.keras.swarm import pso_train
+    from natsel.swarm import SwarmOptions
 
     model = keras.Model(*small_net())
     before = classification_scores(iris.y_test, model(iris.x_test), 3)["accuracy"]
@@ -107,7 +107,7 @@ def test_swarm_config_evolves_and_records_cost_histories(tmp_path):
     assert max(t["fitness"] for t in pso) > 0.8 and max(t["fitness"] for t in ada) > 0.8
     out = CliRunner().invoke(main, ["plot", str(tmp_path / "run")])
     assert out.exit_code == 0 and (tmp_path / "run" / "plots" / "swarm_costs.png").is_file()
-    from natsel.swarm._plot import fig_swarm_costs, swarm_trials
+    from natsel._plot import fig_swarm_costs, swarm_trials
 
     fig = fig_swarm_costs(run)
     plotted = sorted(len(line.get_ydata()) for ax in fig.axes for line in ax.lines)

@@ -62,7 +62,7 @@ def panel_iterations(iterations: int, panels: int = 6) -> list[int]:
 
 
 def _plt() -> Any:
-    from natsel._plot import _plt as plt
+    from natsel._mpl import plt
 
     return plt()
 

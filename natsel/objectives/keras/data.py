@@ -193,7 +193,7 @@ def _raw(spec: dict[str, Any], base_dir: Path, seed: int) -> tuple[np.ndarray, n
         except (OSError, ValueError) as exc:
             raise DataError(f"{p}: not a readable .npz file ({exc})") from None
     if src == "python":
-        from natsel._config import resolve_callable
+        from natsel._imports import resolve_callable
 
         ref = spec.get("function")
         if not ref:
