@@ -481,3 +481,105 @@ def test_two_runs_on_one_dask_cluster_each_train_on_their_own_data(write_config,
         assert fingerprints[0] != fingerprints[1]  # another seed, another split: other data
     finally:
         cluster.stop()
+
+
+# -- found in review ------------------------------------------------------------------------------------------
+
+def test_a_seed_set_through_the_api_is_stored_and_evolve_leaves_the_config_alone(write_config, tmp_path):
+    path = write_config(MIXED.format(name="m", fitness="counted_mixed", population=4, generations=2))
+    cfg = natsel.load_config(path)
+    cfg.seed = 5
+    natsel.evolve(cfg, tmp_path / "run", progress=False)
+    assert cfg.overrides == {} and cfg.resolved_task is None  # the caller's Config is not changed
+    straight = natsel.evolve(cfg, tmp_path / "straight", progress=False)
+    cfg2 = natsel.load_config(path)
+    cfg2.generations = 3  # extend, from a freshly loaded config that says seed 0
+    resumed = natsel.evolve(cfg2, tmp_path / "run", progress=False)
+    assert resumed.meta["seed"] == 5
+    cfg.generations = 3
+    straight = natsel.evolve(cfg, tmp_path / "straight", progress=False)
+    assert [t["key"] for t in resumed.trials] == [t["key"] for t in straight.trials]
+
+
+def test_same_named_packages_of_two_projects_are_two_fitness_functions(tmp_path):
+    cache = tmp_path / "shared.sqlite"
+    runs = []
+    for name, value in (("one", 1.0), ("two", 2.0)):
+        root = tmp_path / name
+        (root / "pkg").mkdir(parents=True)
+        (root / "pkg" / "__init__.py").write_text("")
+        (root / "pkg" / "sub.py").write_text(f"def score(genome):\n    return {value}\n")
+        (root / "config.yaml").write_text(f"fitness: pkg.sub:score\nworkers: 0\ncache: {cache}\n"
+                                          "evolution: {population: 2, generations: 1}\nspace:\n  x: [1, 2]\n")
+        runs.append(natsel.evolve(root / "config.yaml", tmp_path / f"r-{name}", progress=False))
+    assert {t["fitness"] for t in runs[0].trials} == {1.0}
+    assert {t["fitness"] for t in runs[1].trials} == {2.0} and all(t["status"] == "ok" for t in runs[1].trials)
+
+
+def test_a_fitness_module_named_like_a_standard_module_does_not_replace_it(tmp_path):
+    import queue
+
+    (tmp_path / "queue.py").write_text("def score(genome):\n    return 1.0\n")
+    (tmp_path / "config.yaml").write_text("fitness: queue:score\nworkers: 0\nevolution: {population: 2, generations: 1}"
+                                          "\nspace:\n  x: [1, 2]\n")
+    run = natsel.evolve(tmp_path / "config.yaml", tmp_path / "run", progress=False)
+    assert {t["fitness"] for t in run.trials} == {1.0}
+    import sys
+
+    assert sys.modules["queue"] is queue and hasattr(queue, "Queue")
+
+
+def test_a_direction_that_contradicts_the_metric_is_a_config_error(write_config, tmp_path):
+    cfg = write_config("direction: maximize\n" + KERAS.format(data="{source: diabetes}", training="{max_epochs: 1}"))
+    res = CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q"])
+    assert res.exit_code == 2
+    assert one_line_error(res).startswith(f"error: {cfg}:1: direction: maximize contradicts the metric 'loss'")
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_refuses_changed_data(write_config, tmp_path, monkeypatch):
+    fake_executor(monkeypatch)
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,label\n" + "".join(f"{i},{i % 2}\n" for i in range(40)))
+    cfg = write_config(KERAS.format(data="{source: csv, path: d.csv}", training="{max_epochs: 1}"))
+    natsel.evolve(natsel.load_config(cfg), tmp_path / "run", progress=False)
+    csv.write_text("a,label\n" + "".join(f"{i * 2},{i % 2}\n" for i in range(40)))
+    res = CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "--generations", "2",
+                                    "-q"])
+    assert res.exit_code == 2
+    assert "cannot be resumed: the data has changed" in one_line_error(res)
+    assert len(natsel.load_run(tmp_path / "run").history) == 1
+
+
+def test_failures_served_from_the_shared_cache_still_fail_loudly(write_config, tmp_path):
+    cfg = write_config("""
+    fitness: helpers:misbehave
+    workers: 0
+    cache: shared.sqlite
+    evolution: {population: 3, generations: 1}
+    space:
+      mode: raise
+      x: [1, 2, 3]
+    """)
+    for name in ("one", "two"):
+        res = CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / name), "-q"])
+        assert res.exit_code == 3, (name, res.output, res.stderr)
+        assert "RuntimeError: boom from the fitness function" in one_line_error(res)
+    assert {t["status"] for t in natsel.load_run(tmp_path / "two").trials} == {"cached"}
+
+
+def test_numpy_numbers_are_fitness_values(tmp_path):
+    (tmp_path / "npfit.py").write_text("import numpy as np\n\ndef score(genome):\n    return np.float32(genome['x'])\n")
+    (tmp_path / "config.yaml").write_text("fitness: npfit:score\nworkers: 0\nevolution: {population: 2, generations: 1}"
+                                          "\nspace:\n  x: [1, 2]\n")
+    run = natsel.evolve(tmp_path / "config.yaml", tmp_path / "run", progress=False)
+    assert sorted(t["fitness"] for t in run.trials) == [1.0, 2.0]
+
+
+def test_two_runs_started_in_the_same_second_get_two_folders(write_config, tmp_path):
+    from natsel._rundir import resolve
+
+    cfg = natsel.load_config(write_config(MIXED.format(name="m", fitness="constant", population=2, generations=1)))
+    first, second = resolve(cfg, None, False, tmp_path / "runs"), resolve(cfg, None, False, tmp_path / "runs")
+    assert first[0] != second[0] and first[0].is_dir() and second[0].is_dir()
+    assert first[1:] == second[1:] == (False, True)
