@@ -118,9 +118,9 @@ class Choice(Gene):
         return self.index(value) / max(1, len(self.values) - 1)
 
     def decode(self, u: float) -> Any:
-        """The choice whose bin is nearest: ``values[round(u * (len - 1))]``."""
+        """The choice whose bin is nearest: ``values[floor(u * (len - 1) + 0.5)]`` (half-way rounds up)."""
         k = len(self.values) - 1
-        return self.values[min(k, max(0, round(min(1.0, max(0.0, u)) * k)))]
+        return self.values[min(k, math.floor(min(1.0, max(0.0, u)) * k + 0.5))]
 
     def contains(self, value: Any) -> bool:
         return any(canonical(v) == canonical(value) for v in self.values)
