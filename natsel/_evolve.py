@@ -262,7 +262,8 @@ class Loop:
         cfg = self.cfg
         ctx = PlanContext(generation=g, space=cfg.space, population=cfg.ga.population, direction=self.direction,
                           history=[t for t in self.store.trials() if t["generation"] < g], known=self.store.known,
-                          rng=np.random.default_rng([cfg.seed, g]), initial_genome=cfg.initial_genome)
+                          rng=np.random.default_rng([cfg.seed, g]), initial_genome=cfg.initial_genome,
+                          seed=cfg.seed)
         planned = self.strategy.plan(ctx)
         if planned is None:
             return None

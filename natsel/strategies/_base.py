@@ -40,6 +40,24 @@ class PlanContext:
     known: Callable[[str], bool]  # a genome key already evaluated (this run or a shared cache)
     rng: np.random.Generator  # seeded by (seed, generation)
     initial_genome: Genome | None = None
+    seed: int | None = None  # the run's seed: rng_of(t) re-creates an earlier generation's generator
+
+    @staticmethod
+    def rng_for(seed: int, generation: int) -> np.random.Generator:
+        """The generator generation ``generation`` of a run with ``seed`` is planned with.
+
+        The same seeding as the loop's ``rng`` (``_evolve.Loop.plan``; a test holds the two together).
+        """
+        return np.random.default_rng([seed, generation])
+
+    def rng_of(self, generation: int) -> np.random.Generator:
+        """A fresh copy of the generator generation ``generation`` was planned with (``rng`` for this one).
+
+        For strategies that replay their own earlier plans from the history (``pso``).
+        """
+        if self.seed is None:
+            raise ValueError("this PlanContext has no seed, so earlier generations' generators cannot be re-created")
+        return self.rng_for(self.seed, generation)
 
     def previous(self) -> list[TrialRow]:
         """The trials of the generation before this one, in slot order."""
