@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from natsel import strategies
 from natsel._errors import ConfigError
 from natsel._imports import callable_identity, resolve_callable
 from natsel._settings import Config, ExecutorSettings, Fidelity, Pruning, TLSSettings, Training, check_metric_fits
@@ -171,6 +172,8 @@ def apply_run_settings(cfg: Config, meta: dict[str, Any], run_path: Path) -> Con
     cfg.override(**keep)
     if meta.get("task"):
         cfg.resolved_task = meta["task"]
+    if "strategy" not in cfg.raw:  # a config that names none keeps the strategy its run was made with,
+        cfg.strategy = meta.get("strategy", "genetic")  # even after natsel's default changed
     return cfg
 
 
@@ -290,6 +293,9 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
     cfg.file_population = cfg.ga.population
     _parse_fidelity(v, raw, cfg)
     _parse_strategy(v, raw, cfg)
+    if cfg.fidelity is not None and not strategies.get(cfg.strategy).supports_fidelity:
+        raise v.err(("fidelity",), f"the {cfg.strategy} strategy does not plan rungs of budgets; "
+                                   "use fidelity: with the genetic or random strategy")
     if "initial_genome" in ev:
         init = v.mapping(ev["initial_genome"], p + ("initial_genome",), "initial_genome")
         for k, val in init.items():

@@ -98,6 +98,8 @@ class Strategy(ABC):
     name: ClassVar[str]
     #: options this strategy accepts under ``strategy:`` (name -> type)
     options_schema: ClassVar[Mapping[str, type]] = {}
+    #: plans generations whose genomes are trained in rungs of budgets (``fidelity:``)
+    supports_fidelity: ClassVar[bool] = True
 
     def __init__(self, options: Mapping[str, Any] | None = None, settings: Any = None) -> None:
         self.options = dict(options or {})
