@@ -235,7 +235,8 @@ class Condition:
         if self.op not in CONDITION_OPS:
             raise ValueError(f"unknown condition op {self.op!r} (known: {', '.join(CONDITION_OPS)})")
         if self.op in ("in", "not_in"):
-            object.__setattr__(self, "value", tuple(self.value))
+            many = isinstance(self.value, (list, tuple, set, frozenset))
+            object.__setattr__(self, "value", tuple(self.value) if many else (self.value,))
         elif isinstance(self.value, bool) or not isinstance(self.value, (int, float)):
             raise ValueError(f"condition '{self.op}' needs a number, got {self.value!r}")
 
