@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from natsel._errors import ConfigError
 from natsel._imports import callable_identity, resolve_callable
-from natsel._settings import Config, ExecutorSettings, TLSSettings, Training, check_metric_fits
+from natsel._settings import Config, ExecutorSettings, Fidelity, Pruning, TLSSettings, Training, check_metric_fits
 from natsel._space import (
     CONDITION_OPS,
     Choice,
@@ -43,7 +43,7 @@ __all__ = ["Config", "ExecutorSettings", "TLSSettings", "Training", "callable_id
 
 TOP_KEYS = {
     "name", "seed", "direction", "training", "evolution", "space", "objective",
-    "workers", "max_trials_per_worker", "threads", "gpus", "cache", "executor", "strategy",
+    "workers", "max_trials_per_worker", "threads", "gpus", "cache", "executor", "strategy", "fidelity", "pruning",
 }  # plus the sections of the objective families (``fitness``, ``data``, ``swarm``, ...)
 EVOLUTION_KEYS = {
     "population", "generations", "elitism", "breeding", "mutation", "mutation_factor",
@@ -389,6 +389,7 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
         ga["max_retries"] = v.number(ev["max_retries"], p + ("max_retries",), integer=True, low=0)
     cfg.ga = GASettings(**ga)
     cfg.file_population = cfg.ga.population
+    _parse_fidelity(v, raw, cfg)
     _parse_strategy(v, raw, cfg)
     if "initial_genome" in ev:
         init = v.mapping(ev["initial_genome"], p + ("initial_genome",), "initial_genome")
@@ -479,6 +480,40 @@ def _select_family(v: _V, raw: dict[str, Any]) -> type[ObjectiveFamily]:
         if key in others:
             raise v.err((key,), f"'{key}' does not apply to the {family.name} objective")
     return family
+
+
+def _parse_fidelity(v: _V, raw: dict[str, Any], cfg: Config) -> None:
+    """``fidelity: {resource, minimum, maximum, eta}`` and ``pruning: {quantile, warmup, min_trials}``."""
+    if "fidelity" in raw:
+        p = ("fidelity",)
+        fi = v.mapping(raw["fidelity"], p, "fidelity")
+        v.keys(fi, {"resource", "minimum", "maximum", "eta"}, p, "'fidelity'")
+        f = Fidelity()
+        if "resource" in fi:
+            f.resource = v.string(fi["resource"], p + ("resource",), {"epochs", "rows"})
+        if f.resource == "rows":
+            f.minimum = 0.1
+        if "eta" in fi:
+            f.eta = v.number(fi["eta"], p + ("eta",), low=1, low_open=True)
+        whole = f.resource == "epochs"
+        top = 1.0 if not whole else cfg.training.max_epochs
+        if "maximum" in fi and fi["maximum"] is not None:
+            f.maximum = v.number(fi["maximum"], p + ("maximum",), integer=whole, low=0, low_open=True,
+                                 high=None if whole else 1.0)
+            top = f.maximum
+        if "minimum" in fi:
+            f.minimum = v.number(fi["minimum"], p + ("minimum",), integer=whole, low=0, low_open=True)
+        if f.minimum >= top:
+            raise v.err(p + ("minimum",), f"fidelity minimum ({f.minimum:g}) must be below the full budget ({top:g})")
+        cfg.fidelity = f
+    if "pruning" in raw:
+        p = ("pruning",)
+        pr = v.mapping(raw["pruning"], p, "pruning")
+        v.keys(pr, {"quantile", "warmup", "min_trials"}, p, "'pruning'")
+        cfg.pruning = Pruning(
+            quantile=v.number(pr.get("quantile", 0.5), p + ("quantile",), low=0, high=1, low_open=True),
+            warmup=v.number(pr.get("warmup", 1), p + ("warmup",), integer=True, low=0),
+            min_trials=v.number(pr.get("min_trials", 5), p + ("min_trials",), integer=True, low=1))
 
 
 def _parse_strategy(v: _V, raw: dict[str, Any], cfg: Config) -> None:

@@ -30,6 +30,7 @@ from natsel._errors import refuse_in_bootstrapping_child
 from natsel._progress import Bars, Callbacks, FitnessPlot, Many, OnGeneration
 from natsel._run import Run, compute_history, outcome, pick_best
 from natsel._rundir import RunFolder, resolve
+from natsel._settings import Pruning
 from natsel._store import RunStore
 from natsel._trial import FULL_BUDGET, Direction, Status, Task, TrialRow
 from natsel.executors._base import Executor, ExecutorLost
@@ -81,9 +82,6 @@ def evolve(
         if ex is None:
             ex = make_executor(cfg, prepared.spec, prepared.payload)  # a cluster is reached before the folder fills
         store = folder.open(cfg, prepared)
-        if folder.before.get("status") in ("finished", "exhausted") and first_unfinished(store) >= cfg.generations:
-            print(f"natsel: {path} already has all {cfg.generations} generations; nothing to do "
-                  f"(--generations N with N > {cfg.generations} extends it)", file=sys.stderr)
         callbacks: list[Callbacks] = []
         if progress:
             callbacks.append(Bars(Direction(cfg.maximize)))
@@ -91,7 +89,11 @@ def evolve(
             callbacks.append(FitnessPlot())
         if on_generation is not None:
             callbacks.append(OnGeneration(on_generation))
-        Loop(cfg, store, ex, Many(callbacks)).run()
+        loop = Loop(cfg, store, ex, Many(callbacks))
+        if folder.before.get("status") in ("finished", "exhausted") and first_unfinished(store, loop) >= cfg.generations:
+            print(f"natsel: {path} already has all {cfg.generations} generations; nothing to do "
+                  f"(--generations N with N > {cfg.generations} extends it)", file=sys.stderr)
+        loop.run()
         if executor is None:
             ex.close()
     except BaseException as exc:
@@ -104,14 +106,88 @@ def evolve(
     return Run(path)
 
 
-def first_unfinished(store: RunStore) -> int:
-    """The first generation that is not planned, or has a trial still pending."""
+def first_unfinished(store: RunStore, loop: Loop | None = None) -> int:
+    """The first generation that is not planned, has a trial still pending, or has a rung to plan."""
     g = 0
     while True:
         rows = store.generation(g)
-        if not rows or any(r["status"] == Status.PENDING for r in rows):
+        if not rows or any(r["status"] == Status.PENDING for r in rows) or (loop and loop.promote(g)) is not None:
             return g
         g += 1
+
+
+def next_rung(rows: list[TrialRow], rungs: list[str] | None, eta: float,
+              direction: Direction) -> tuple[str, list[TrialRow]] | None:
+    """The budget and the trials to promote to a generation's next rung, or None when it is done.
+
+    Successive halving: of the highest rung's trials, the best ``len // eta`` (at least one) with a
+    score go on, ranked by score and then slot, so a promotion depends only on stored scores.
+    """
+    if not rungs or not rows:
+        return None
+    reached = max(rungs.index(r["budget"]) for r in rows if r["budget"] in rungs)
+    if reached == len(rungs) - 1:
+        return None
+    top = [r for r in rows if r["budget"] == rungs[reached]]
+    if any(r["status"] == Status.PENDING for r in top):
+        return None  # the rung is still running
+    seen: set[str] = set()
+    scored = []
+    for r in sorted(top, key=lambda r: r["slot"]):
+        if r["key"] not in seen and direction.oriented(r["fitness"]) is not None:
+            seen.add(r["key"])
+            scored.append(r)
+    if not scored:
+        return None
+    scored.sort(key=lambda r: (*direction.sort_key(r["fitness"]), r["slot"]))
+    keep = max(1, int(len({r["key"] for r in top}) // eta))
+    return rungs[reached + 1], scored[:keep]
+
+
+def prune_thresholds(history: list[TrialRow], pruning: Pruning, direction: Direction) -> list[float | None]:
+    """Per epoch, the score below which a trial is pruned: the ``quantile`` of earlier generations'
+    validation curves at that epoch (oriented: higher is better; None: no pruning at that epoch).
+
+    Only earlier generations count, never the trial's own, so whether a trial is pruned never
+    depends on the order results arrive in."""
+    curves = [c for t in history if (c := (t.get("extra") or {}).get("curve"))]
+    out: list[float | None] = []
+    for e in range(max((len(c) for c in curves), default=0)):
+        vals = [o for c in curves if len(c) > e and (o := direction.oriented(c[e])) is not None]
+        ok = e + 1 > pruning.warmup and len(vals) >= pruning.min_trials
+        out.append(float(np.quantile(vals, pruning.quantile)) if ok else None)
+    return out
+
+
+def longest_first(tasks: list[Task], history: list[TrialRow], space: Any, k: int = 3) -> list[Task]:
+    """Dispatch order: longest expected first, so the last trials of a generation are short ones.
+
+    A trial's expected seconds are the mean of its ``k`` nearest finished trials at the same budget
+    (genomes compared in the genes' encoded [0, 1] space); with no history the order is the slot
+    order. Only the order changes: which genomes run, and their results, do not."""
+    past = [t for t in history if t.get("seconds") and Status(t["status"]).done]
+    if not past or len(tasks) < 2:
+        return tasks
+
+    def code(genome: dict[str, Any]) -> np.ndarray:
+        return np.array([g.encode(genome[g.name]) if g.name in genome else 0.5 for g in space.genes])
+
+    coded = [(code(t["genome"]), t.get("budget", FULL_BUDGET), float(t["seconds"])) for t in past]
+
+    def expected(task: Task) -> float:
+        near = [(float(np.abs(c - code(task.genome)).sum()), s) for c, b, s in coded if b == task.budget]
+        near.sort()
+        return float(np.mean([s for _, s in near[:k]])) if near else 0.0
+
+    est = {t.trial_id: expected(t) for t in tasks}
+    return sorted(tasks, key=lambda t: -est[t.trial_id])
+
+
+def full_budget(cfg: Config) -> float:
+    """What the full budget amounts to: max_epochs, or all the training rows (1.0)."""
+    if cfg.fidelity is not None and cfg.fidelity.maximum is not None:
+        return cfg.fidelity.maximum
+    return float(cfg.training.max_epochs) if cfg.fidelity is None or cfg.fidelity.resource == "epochs" else 1.0
 
 
 def write_summaries(cfg: Config, store: RunStore) -> float | None:
@@ -132,11 +208,13 @@ class Loop:
         self.callbacks = callbacks
         self.strategy = strategies.get(cfg.strategy)(cfg.strategy_options, cfg.ga)
         self.direction = Direction(cfg.maximize)
+        #: successive halving's budgets, smallest first (the last is the full budget); None: no rungs
+        self.rungs = cfg.fidelity.budgets(full_budget(cfg)) if cfg.fidelity is not None else None
 
     def run(self) -> str:
         """Run generations until ``cfg.generations``; returns the run's final status."""
         cfg, store = self.cfg, self.store
-        start = first_unfinished(store)
+        start = first_unfinished(store, self)
         status = "finished"
         self.callbacks.start(cfg.generations, start)
         try:
@@ -147,8 +225,13 @@ class Loop:
                     if planned is None:
                         status = "exhausted"
                         break
-                    store.add_planned(g, planned)
+                    store.add_planned(g, planned, self.rungs[0] if self.rungs else FULL_BUDGET)
                 self.run_generation(g, best)
+                while (promoted := self.promote(g)) is not None:  # successive halving: rung after rung
+                    budget, rows = promoted
+                    first = max(r["slot"] for r in store.generation(g)) + 1
+                    store.add_planned(g, [(r["key"], r["genome"], "promoted") for r in rows], budget, first)
+                    self.run_generation(g, best)
                 best = write_summaries(cfg, store)
                 if self.callbacks.wants_run:
                     self.callbacks.generation_end(Run(store.path))
@@ -166,12 +249,21 @@ class Loop:
         store.close()
         return str(meta["status"])
 
+    def promote(self, g: int) -> tuple[str, list[TrialRow]] | None:
+        """The next rung of generation ``g`` (budget and trials to promote), if it has one to plan."""
+        rows = self.store.generation(g)
+        if not self.rungs or any(r["status"] == Status.PENDING for r in rows):
+            return None
+        assert self.cfg.fidelity is not None
+        return next_rung(rows, self.rungs, self.cfg.fidelity.eta, self.direction)
+
     def plan(self, g: int) -> list[tuple[str, dict[str, Any], str]] | None:
         """Generation ``g`` as (key, genome, origin) per slot, or None if nothing new can be planned."""
         cfg = self.cfg
         ctx = PlanContext(generation=g, space=cfg.space, population=cfg.ga.population, direction=self.direction,
                           history=[t for t in self.store.trials() if t["generation"] < g], known=self.store.known,
-                          rng=np.random.default_rng([cfg.seed, g]), initial_genome=cfg.initial_genome)
+                          rng=np.random.default_rng([cfg.seed, g]), initial_genome=cfg.initial_genome,
+                          seed=cfg.seed)
         planned = self.strategy.plan(ctx)
         if planned is None:
             return None
@@ -181,6 +273,8 @@ class Loop:
         """Evaluate generation ``g``'s pending trials: cache hits are copied, the rest dispatched once each."""
         store = self.store
         rows = [r for r in store.generation(g) if r["status"] == Status.PENDING]
+        history = [t for t in store.trials() if t["generation"] < g]
+        prune = prune_thresholds(history, self.cfg.pruning, self.direction) if self.cfg.pruning else None
         tasks: list[Task] = []
         later: list[TrialRow] = []
         queued: set[tuple[str, str]] = set()
@@ -192,7 +286,9 @@ class Loop:
                 later.append(r)  # the same evaluation twice in one generation: copied once it is done
             else:
                 queued.add(ident)
-                tasks.append(Task(r["id"], r["genome"], r["key"], trial_seed(self.cfg.seed, r["key"]), r["budget"]))
+                tasks.append(Task(r["id"], r["genome"], r["key"], trial_seed(self.cfg.seed, r["key"]), r["budget"],
+                                  prune))
+        tasks = longest_first(tasks, history, self.cfg.space)  # fewer idle workers at the generation's end
         self.callbacks.generation_start(g, len(tasks), best)
         for res in self.ex.run(tasks):
             store.finish(res.trial_id, res.status, res.fitness, res.metrics, res.seconds, res.error, res.started,

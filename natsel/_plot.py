@@ -390,6 +390,42 @@ def write_plots(run: Run, out: Path, fmt: str = "png") -> list[Path]:
     return written + [report]
 
 
+def budget_scores(run: Run) -> tuple[list[str], list[tuple[dict[str, Any], dict[str, float | None]]]]:
+    """Each genome's score at each budget it was trained with (successive halving's rungs).
+
+    Returns the budgets (smallest first, ``full`` last) and, per genome, its genome and
+    {budget: score}; genomes ordered by the highest budget reached, then by score there."""
+    from natsel._trial import budget_rank
+
+    budgets = sorted({t.get("budget", "full") for t in run.trials}, key=budget_rank)
+    per: dict[str, tuple[dict[str, Any], dict[str, float | None]]] = {}
+    for t in evaluations(run.trials, budget=None):
+        per.setdefault(t["key"], (t["genome"], {}))[1][t.get("budget", "full")] = t["fitness"]
+
+    def order(item: tuple[dict[str, Any], dict[str, float | None]]) -> tuple[float, float]:
+        top = max(item[1], key=budget_rank)
+        o = run.direction.oriented(item[1][top])
+        return (-budget_rank(top), -(o if o is not None else -math.inf))
+
+    return budgets, sorted(per.values(), key=order)
+
+
+def _budgets_table(run: Run, top: int = 20) -> str:
+    budgets, rows = budget_scores(run)
+    if budgets == ["full"]:
+        return ""
+    esc = html.escape
+    head = "".join(f"<th>{esc(b)}</th>" for b in budgets)
+    body = []
+    for genome, scores in rows[:top]:
+        cells = "".join(f"<td>{scores[b]:.4g}</td>" if scores.get(b) is not None else "<td>–</td>" for b in budgets)
+        text = ", ".join(f"{k}={v}" for k, v in genome.items())
+        body.append(f"<tr>{cells}<td class=g>{esc(text)}</td></tr>")
+    return (f"<h2>Scores per budget</h2><p>Successive halving: each genome's {esc(_label(run))} at each budget it "
+            f"reached (the leaderboard ranks full-budget results only).</p>"
+            f"<table><tr>{head}<th>genome</th></tr>{''.join(body)}</table>")
+
+
 def _report(run: Run, images: dict[str, bytes], fmt: str, extra: dict[str, Any]) -> str:
     mime = "image/svg+xml" if fmt == "svg" else "image/png"
     esc = html.escape
@@ -414,6 +450,7 @@ def _report(run: Run, images: dict[str, bytes], fmt: str, extra: dict[str, Any])
         f"<figure><img alt='{esc(n)}' src='data:{mime};base64,{base64.b64encode(d).decode()}'>"
         f"<figcaption>{esc(n.replace('_', ' '))}</figcaption></figure>" for n, d in images.items())
     n_trained = sum(t["status"] not in ("cached", "pending") for t in run.trials)
+    budgets_html = _budgets_table(run)
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>natsel run {esc(run.path.name)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
@@ -427,6 +464,7 @@ direction {'maximize' if run.maximize else 'minimize'}.</p>
 <h2>Leaderboard</h2>
 <table><tr><th>rank</th><th>trial</th><th>gen</th><th>{esc(_label(run))}</th><th>status</th><th>seconds</th>
 <th>genome</th></tr>{''.join(rows)}</table>
+{budgets_html}
 <h2>Figures</h2>{figs}
 </body></html>
 """

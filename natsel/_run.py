@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from natsel._store import RunStore
-from natsel._trial import FULL_BUDGET, Direction, Status, TrialRow, is_number
+from natsel._trial import FULL_BUDGET, Direction, Status, TrialRow, budget_rank, is_number
 
 _ok = is_number  # kept for the plotting code's brevity
 
@@ -73,6 +73,7 @@ def outcome(trials: Sequence[TrialRow]) -> dict[str, Any]:
         "trained": sum(s.scored for s in statuses),
         "failed": sum(failed),
         "cached": sum(s is Status.CACHED and not f for s, f in zip(statuses, failed, strict=True)),
+        "pruned": sum(s is Status.PRUNED for s in statuses),
         "succeeded": sum(s.finished and is_number(t["fitness"]) for t, s in zip(trials, statuses, strict=True)),
         "common_error": common[0][0] if common else None,
         "common_error_count": common[0][1] if common else 0,
@@ -92,7 +93,9 @@ def compute_history(trials: Sequence[TrialRow], maximize: bool) -> list[dict[str
     for g in sorted(gens):
         rows = gens[g]
         done = [t for t in rows if t["status"] != Status.PENDING]
-        stats = summarize([t["fitness"] for t in done])
+        # statistics of full-budget results only: a score after one epoch is not comparable
+        full = [t for t in done if t.get("budget", FULL_BUDGET) == FULL_BUDGET]
+        stats = summarize([t["fitness"] for t in full])
         for t in evaluations(done):
             if direction.better(t["fitness"], best_so_far["fitness"] if best_so_far else None):
                 best_so_far = t
@@ -109,6 +112,9 @@ def compute_history(trials: Sequence[TrialRow], maximize: bool) -> list[dict[str
             "cached": counts["cached"],
             "failed": counts["failed"],
             "timeout": sum(t["status"] == Status.TIMEOUT for t in rows),
+            "pruned": counts["pruned"],
+            "rungs": {b: sum(t.get("budget", FULL_BUDGET) == b for t in rows)
+                      for b in sorted({t.get("budget", FULL_BUDGET) for t in rows}, key=budget_rank)},
             "trained_total": trained,
             "best_so_far": best_so_far["fitness"] if best_so_far else None,
             "best_genome_so_far": best_so_far["genome"] if best_so_far else None,

@@ -31,6 +31,40 @@ class Training:
 
 
 @dataclass
+class Fidelity:
+    """Successive halving inside each generation (``fidelity:``): rungs of growing budgets.
+
+    The generation's genomes are trained at ``minimum``; the best ``1/eta`` of each rung go on to
+    the next budget (``minimum * eta**k``), and the last rung is the full budget (``maximum``).
+    """
+
+    resource: str = "epochs"  # epochs | rows (a fraction of the training rows)
+    minimum: float = 1.0
+    maximum: float | None = None  # None: training.max_epochs (epochs) or 1.0 (rows)
+    eta: float = 3.0
+
+    def budgets(self, full: float) -> list[str]:
+        """The rungs' budget strings, smallest first; the last is ``"full"``."""
+        top = self.maximum if self.maximum is not None else full
+        out: list[str] = []
+        b = self.minimum
+        while b < top * (1 - 1e-9):
+            out.append(f"{self.resource}={b:g}")
+            b *= self.eta
+        return [*out, "full"]
+
+
+@dataclass
+class Pruning:
+    """Median-style pruning (``pruning:``): stop a trial whose validation score after an epoch falls
+    below the ``quantile`` of earlier generations' trials at that epoch."""
+
+    quantile: float = 0.5
+    warmup: int = 1  # epochs always trained before a trial may be pruned
+    min_trials: int = 5  # earlier trials needed at an epoch before it prunes
+
+
+@dataclass
 class TLSSettings:
     """Mutual-TLS credentials of natsel's Dask client (paths already resolved)."""
 
@@ -77,6 +111,8 @@ class Config:
     cache: Path | None = None
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     swarm: dict[str, Any] = field(default_factory=dict)
+    fidelity: Fidelity | None = None
+    pruning: Pruning | None = None
     base_dir: Path = field(default_factory=Path.cwd)
     source_text: str = ""
     source_name: str = "<config>"

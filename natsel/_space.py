@@ -64,6 +64,10 @@ class Gene:
         """Position of ``value`` in [0, 1] (used by mutation and plots)."""
         raise NotImplementedError
 
+    def decode(self, u: float) -> Any:
+        """The value at position ``u`` of [0, 1] (clipped): the inverse of :meth:`encode`, on the gene's grid."""
+        raise NotImplementedError
+
     def contains(self, value: Any) -> bool:
         raise NotImplementedError
 
@@ -86,6 +90,9 @@ class Fixed(Gene):
 
     def encode(self, value: Any) -> float:
         return 0.5
+
+    def decode(self, u: float) -> Any:
+        return self.value
 
     def contains(self, value: Any) -> bool:
         return canonical(value) == canonical(self.value)
@@ -119,6 +126,11 @@ class Choice(Gene):
     def encode(self, value: Any) -> float:
         return self.index(value) / max(1, len(self.values) - 1)
 
+    def decode(self, u: float) -> Any:
+        """The choice whose bin is nearest: ``values[floor(u * (len - 1) + 0.5)]`` (half-way rounds up)."""
+        k = len(self.values) - 1
+        return self.values[min(k, math.floor(min(1.0, max(0.0, u)) * k + 0.5))]
+
     def contains(self, value: Any) -> bool:
         return any(canonical(v) == canonical(value) for v in self.values)
 
@@ -149,6 +161,10 @@ class _Range(Gene):
 
     def encode(self, value: Any) -> float:
         return self._to_unit(float(value))
+
+    def decode(self, u: float) -> Any:
+        """Log-aware like :meth:`encode`; snapped to the grid (``step``) or rounded to ``digits``."""
+        return self._snap(self._from_unit(float(u)))
 
     def _snap(self, x: float) -> Any:
         raise NotImplementedError

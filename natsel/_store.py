@@ -239,12 +239,12 @@ class RunStore:
             yield self.conn
 
     def add_planned(self, generation: int, planned: Iterable[tuple[str, dict[str, Any], str]],
-                    budget: str = FULL_BUDGET) -> None:
-        """Store a generation's planned (key, genome, origin) rows in one transaction."""
+                    budget: str = FULL_BUDGET, first_slot: int = 0) -> None:
+        """Store planned (key, genome, origin) rows of a generation, from slot ``first_slot``, in one transaction."""
         with self._tx() as c:
             c.executemany(
                 "INSERT INTO trials (generation, slot, key, genome, origin, budget) VALUES (?, ?, ?, ?, ?, ?)",
-                [(generation, i, k, dumps(g), o, budget) for i, (k, g, o) in enumerate(planned)],
+                [(generation, first_slot + i, k, dumps(g), o, budget) for i, (k, g, o) in enumerate(planned)],
             )
 
     def generation(self, generation: int) -> list[TrialRow]:

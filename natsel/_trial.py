@@ -25,6 +25,18 @@ from typing import Any, TypedDict
 FULL_BUDGET = "full"
 
 
+def budget_value(budget: str, full: float) -> float:
+    """The amount a budget string stands for: ``"epochs=3"`` -> 3.0; ``"full"`` -> ``full``."""
+    if budget == FULL_BUDGET:
+        return float(full)
+    return float(budget.partition("=")[2])
+
+
+def budget_rank(budget: str) -> float:
+    """Orders budgets: a larger reduced budget ranks higher, the full budget highest."""
+    return float("inf") if budget == FULL_BUDGET else float(budget.partition("=")[2])
+
+
 class Status(str, Enum):
     """A trial's status. Stored as its plain string value (``"ok"``, ``"cached"``, ...)."""
 
@@ -34,11 +46,12 @@ class Status(str, Enum):
     FAILED = "failed"  # the objective raised, or its worker died
     KILLED = "killed"  # its worker was killed after the hard limit
     CACHED = "cached"  # served from the genome cache (this run's or a shared one)
+    PRUNED = "pruned"  # stopped early: its partial score fell below earlier trials' (never a full result)
 
     @property
     def done(self) -> bool:
-        """Evaluated by the objective (successfully or not)."""
-        return self in (Status.OK, Status.TIMEOUT, Status.FAILED, Status.KILLED)
+        """Evaluated by the objective (successfully or not, or stopped by the pruner)."""
+        return self in (Status.OK, Status.TIMEOUT, Status.FAILED, Status.KILLED, Status.PRUNED)
 
     @property
     def finished(self) -> bool:
@@ -139,6 +152,8 @@ class Task:
     key: str
     seed: int
     budget: str = FULL_BUDGET
+    #: pruning thresholds (oriented: larger is better) per epoch index; None: no pruning
+    prune: list[float | None] | None = None
 
 
 @dataclass

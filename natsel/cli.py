@@ -336,6 +336,9 @@ def show(run_dir: Path, top: int | None, show_all: bool, wide: bool, as_json: bo
         notes.append(f"{len(rows)} of {n_eval} evaluated trials (--all: every one)")
     if cut:
         notes.append("genomes cut at 90 characters (--wide: one column per gene)")
+    reduced = sum(t.get("budget", "full") != "full" for t in run.trials)
+    if reduced:
+        notes.append(f"ranked by full-budget results only; {reduced} trials at reduced budgets are in report.html")
     if notes:
         click.echo("; ".join(notes))
 

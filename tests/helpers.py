@@ -79,3 +79,20 @@ def visible_gpu(genome: dict) -> dict:
     _log(genome)
     return {"fitness": float(genome["x"]), "gpu": os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
             "pid": os.getpid()}
+
+
+def budgeted_mixed(genome: dict, budget: float) -> float:
+    """``mixed`` seen through a budget: a low budget sees a blurred landscape (a bias that shrinks
+    as the budget grows, as a network trained for fewer epochs looks). Logs '<key> <budget>';
+    kills its own process (kill -9) after NATSEL_TEST_KILL_AFTER calls."""
+    from natsel import genome_key
+
+    CALLS.append(dict(genome))
+    path = os.environ.get("NATSEL_TEST_LOG")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{genome_key(genome)}|{budget:g}\n")
+    limit = os.environ.get("NATSEL_TEST_KILL_AFTER")
+    if limit and len(CALLS) >= int(limit):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return mixed(genome) - 1.0 / budget - 0.01 * (len(genome["activation"]) % 3) / budget

@@ -24,9 +24,9 @@ def digits():
 @pytest.fixture(scope="module")
 def keras_mod():
     pytest.importorskip("tensorflow")
-    from natsel import _keras
+    from natsel.objectives.keras import train
 
-    return _keras
+    return train
 
 
 def objective(keras_mod, data, **training):

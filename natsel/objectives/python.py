@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from natsel._imports import callable_identity, resolve_callable
-from natsel._trial import Objective, Result, Status, Task, error_line
+from natsel._trial import Objective, Result, Status, Task, budget_value, error_line
 from natsel.objectives._base import ObjectiveFamily, Prepared
 
 if TYPE_CHECKING:
@@ -36,6 +36,9 @@ class PythonFamily(ObjectiveFamily):
 
     @classmethod
     def validate(cls, cfg: Config, v: Validator) -> None:
+        if "pruning" in cfg.raw:
+            raise v.err(("pruning",), "pruning stops training between epochs; a python fitness has no epochs "
+                                      "(use fidelity: with a fitness(genome, budget) instead)")
         if "fitness" not in cfg.raw:
             raise v.err((), "the python objective needs 'fitness: module:function'")
         cfg.fitness = v.string(cfg.raw["fitness"], ("fitness",))
@@ -49,6 +52,9 @@ class PythonFamily(ObjectiveFamily):
         assert cfg.fitness is not None
         spec = {"kind": cls.name, "module": cls.__module__, "ref": cfg.fitness, "base_dir": str(cfg.base_dir),
                 "sys_path": [str(cfg.base_dir)]}
+        if cfg.fidelity is not None:  # a fitness(genome, budget=...) is told how much of the resource it has
+            spec["full_budget"] = cfg.fidelity.maximum if cfg.fidelity.maximum is not None else (
+                cfg.training.max_epochs if cfg.fidelity.resource == "epochs" else 1.0)
         # where the function really lives: two projects' ``fit:score`` are two objectives
         return Prepared(spec, identity={"fitness": callable_identity(cfg.fitness, cfg.base_dir)},
                         meta={"metric": "fitness"})
@@ -65,14 +71,20 @@ def python_objective(spec: Mapping[str, Any]) -> Objective:
             sys.path.insert(0, p)
     fn = resolve_callable(spec["ref"], Path(spec.get("base_dir", ".")))
     try:
-        wants_seed = "seed" in inspect.signature(fn).parameters
+        params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
-        wants_seed = False
+        params = {}  # type: ignore[assignment]
+    full = float(spec.get("full_budget", 1.0))
 
     def run(task: Task) -> Result:
         start, wall = time.perf_counter(), time.time()
         try:
-            out = fn(dict(task.genome), seed=task.seed) if wants_seed else fn(dict(task.genome))
+            kwargs: dict[str, Any] = {}
+            if "seed" in params:
+                kwargs["seed"] = task.seed
+            if "budget" in params:  # multi-fidelity: the amount of the resource this trial may use
+                kwargs["budget"] = budget_value(task.budget, full)
+            out = fn(dict(task.genome), **kwargs)
             metrics: dict[str, Any] = {}
             if isinstance(out, dict):
                 if "fitness" not in out:

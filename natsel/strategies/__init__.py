@@ -1,7 +1,8 @@
 """Search strategies: what to try next (``strategy:`` in the config).
 
 * ``genetic`` (default): NaturalSelection's generational GA (:mod:`natsel.strategies.genetic`);
-* ``random``: uniform random search, the baseline (:mod:`natsel.strategies.random`).
+* ``random``: uniform random search, the baseline (:mod:`natsel.strategies.random`);
+* ``pso``: a particle swarm over the encoded genome space (:mod:`natsel.strategies.pso`).
 
 Adding one is a new module with a :class:`Strategy` subclass and one :func:`register` call:
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from natsel.strategies._base import PlanContext, Planned, Strategy
 from natsel.strategies.genetic import GeneticStrategy
+from natsel.strategies.pso import PSOStrategy
 from natsel.strategies.random import RandomStrategy
 
 _REGISTRY: dict[str, type[Strategy]] = {}
@@ -39,5 +41,6 @@ def names() -> list[str]:
 
 register(GeneticStrategy)
 register(RandomStrategy)
+register(PSOStrategy)
 
-__all__ = ["GeneticStrategy", "PlanContext", "Planned", "RandomStrategy", "Strategy", "get", "names", "register"]
+__all__ = ["GeneticStrategy", "PSOStrategy", "PlanContext", "Planned", "RandomStrategy", "Strategy", "get", "names", "register"]

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from natsel._space import Genome, SearchSpace
-from natsel._trial import Direction, TrialRow
+from natsel._trial import FULL_BUDGET, Direction, TrialRow, budget_rank
 
 
 @dataclass
@@ -40,11 +40,52 @@ class PlanContext:
     known: Callable[[str], bool]  # a genome key already evaluated (this run or a shared cache)
     rng: np.random.Generator  # seeded by (seed, generation)
     initial_genome: Genome | None = None
+    seed: int | None = None  # the run's seed: rng_of(t) re-creates an earlier generation's generator
+
+    @staticmethod
+    def rng_for(seed: int, generation: int) -> np.random.Generator:
+        """The generator generation ``generation`` of a run with ``seed`` is planned with.
+
+        The same seeding as the loop's ``rng`` (``_evolve.Loop.plan``; a test holds the two together).
+        """
+        return np.random.default_rng([seed, generation])
+
+    def rng_of(self, generation: int) -> np.random.Generator:
+        """A fresh copy of the generator generation ``generation`` was planned with (``rng`` for this one).
+
+        For strategies that replay their own earlier plans from the history (``pso``).
+        """
+        if self.seed is None:
+            raise ValueError("this PlanContext has no seed, so earlier generations' generators cannot be re-created")
+        return self.rng_for(self.seed, generation)
 
     def previous(self) -> list[TrialRow]:
         """The trials of the generation before this one, in slot order."""
         rows = [t for t in self.history if t["generation"] == self.generation - 1]
         return sorted(rows, key=lambda t: t["slot"])
+
+    def parents(self) -> tuple[list[Genome], list[float | None]]:
+        """The previous generation as (genomes, fitness) to select from, one entry per genome.
+
+        Without budgets this is each slot's genome and fitness. With successive halving a genome has
+        a trial per rung it reached; it is judged by its highest budget, and genomes are compared
+        first by the budget they reached (surviving more rungs is better), then by their score at
+        it. The fitness returned is oriented: higher is better, whatever the run's direction (None
+        for a genome that never scored); with budgets it is that order as a rank.
+        """
+        rows = self.previous()
+        if all(r.get("budget", FULL_BUDGET) == FULL_BUDGET for r in rows):
+            return [r["genome"] for r in rows], [self.direction.oriented(r["fitness"]) for r in rows]
+        best: dict[str, TrialRow] = {}
+        for r in rows:  # the highest budget each genome reached
+            b = best.get(r["key"])
+            if b is None or budget_rank(r["budget"]) > budget_rank(b["budget"]):
+                best[r["key"]] = r
+        firsts = sorted(best.values(), key=lambda r: min(t["slot"] for t in rows if t["key"] == r["key"]))
+        scored = [r for r in firsts if self.direction.oriented(r["fitness"]) is not None]
+        order = sorted(scored, key=lambda r: (budget_rank(r["budget"]), self.direction.oriented(r["fitness"])))
+        rank = {r["key"]: float(i + 1) for i, r in enumerate(order)}
+        return [r["genome"] for r in firsts], [rank.get(r["key"]) for r in firsts]
 
 
 class Strategy(ABC):

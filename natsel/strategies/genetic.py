@@ -244,7 +244,6 @@ class GeneticStrategy(Strategy):
         settings: GASettings = self.settings or GASettings(population=ctx.population)
         if ctx.generation == 0:
             return initial_population(ctx.space, settings, ctx.rng, ctx.known, ctx.initial_genome)
-        prev = ctx.previous()
-        planned = next_generation([r["genome"] for r in prev], [r["fitness"] for r in prev], ctx.space, settings,
-                                  ctx.rng, ctx.known, ctx.direction.maximize)
+        genomes, fitness = ctx.parents()  # oriented: higher is better
+        planned = next_generation(genomes, fitness, ctx.space, settings, ctx.rng, ctx.known, maximize=True)
         return None if all_known(planned, ctx.space, ctx.known) else planned

@@ -7,6 +7,6 @@ True
 The Keras parts (``natsel.objectives.keras.swarm``) import TensorFlow; this module does not.
 """
 
-from natsel.swarm._pso import SwarmOptions, SwarmResult, SwarmTrajectory, minimize, rastrigin, rosenbrock, sphere
+from natsel.swarm._pso import SwarmOptions, SwarmResult, SwarmTrajectory, minimize, rastrigin, rosenbrock, sphere, step
 
-__all__ = ["SwarmOptions", "SwarmResult", "SwarmTrajectory", "minimize", "rastrigin", "rosenbrock", "sphere"]
+__all__ = ["SwarmOptions", "SwarmResult", "SwarmTrajectory", "minimize", "rastrigin", "rosenbrock", "sphere", "step"]

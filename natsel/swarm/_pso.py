@@ -87,6 +87,43 @@ class SwarmResult:
     trajectory: SwarmTrajectory | None = None  # with minimize(..., record=True)
 
 
+def step(
+    x: np.ndarray,
+    v: np.ndarray,
+    m: np.ndarray,
+    pbest: np.ndarray,
+    gbest: np.ndarray,
+    r1: np.ndarray,
+    r2: np.ndarray,
+    opt: SwarmOptions,
+    t: int,
+    vmax: np.ndarray | None = None,
+    low: np.ndarray | None = None,
+    high: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One swarm update (the rules above): new positions, velocities and EMPSO momenta.
+
+    Pure: the random numbers ``r1``, ``r2`` come in, so :func:`minimize` and the ``pso`` search
+    strategy (which replays its updates from a run's stored history) share this one rule.
+    ``vmax`` clamps velocities; with ``low``/``high`` positions are clipped to the bounds and a
+    velocity component that hit one is zeroed.
+    """
+    pull = opt.c1 * r1 * (pbest - x) + opt.c2 * r2 * (gbest - x)
+    if opt.beta is None:
+        v = opt.inertia(t) * v + pull
+    else:
+        m = opt.beta * m + (1 - opt.beta) * v
+        v = m + pull
+    if vmax is not None:
+        v = np.clip(v, -vmax, vmax)
+    x = x + v
+    if low is not None and high is not None:
+        hit = (x < low) | (x > high)
+        x = np.clip(x, low, high)
+        v[hit] = 0.0
+    return x, v, m
+
+
 def minimize(
     cost: Cost,
     dim: int | None = None,
@@ -148,19 +185,7 @@ def minimize(
     t = 0
     for t in range(opt.iterations):
         r1, r2 = rng.random((n, dim)), rng.random((n, dim))
-        pull = opt.c1 * r1 * (pbest - x) + opt.c2 * r2 * (gbest - x)
-        if opt.beta is None:
-            v = opt.inertia(t) * v + pull
-        else:
-            m = opt.beta * m + (1 - opt.beta) * v
-            v = m + pull
-        if vmax is not None:
-            v = np.clip(v, -vmax, vmax)
-        x = x + v
-        if low is not None:
-            hit = (x < low) | (x > high)
-            x = np.clip(x, low, high)
-            v[hit] = 0.0
+        x, v, m = step(x, v, m, pbest, gbest, r1, r2, opt, t, vmax, low, high)
         costs = np.asarray(cost(x), dtype=np.float64)
         costs = np.where(np.isfinite(costs), costs, np.inf)
         better = costs < pbest_cost

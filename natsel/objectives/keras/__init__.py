@@ -57,6 +57,8 @@ class KerasFamily(ObjectiveFamily):
             "swarm": cfg.swarm,
             # the data's content hash: a long-lived (Dask) worker rebuilds its objective for other data
             "data": dataset.fingerprint,
+            "maximize": cfg.maximize,
+            "curve": cfg.pruning is not None,  # score validation after every epoch (pruning needs the curve)
         }
         return Prepared(spec, dataset.search_payload(), dataset.fingerprint,
                         meta={"metric": cfg.metric, "task": cfg.task, "data_fingerprint": dataset.fingerprint})

@@ -233,6 +233,40 @@ def rss_mb() -> float:
         return float("nan")
 
 
+def with_budget(data: dict[str, Any], task: Task) -> tuple[dict[str, Any], int | None]:
+    """The data and epoch limit a trial's budget allows: ``epochs=k`` trains at most k epochs,
+    ``rows=f`` trains on a fixed (seeded by the data) fraction f of the training rows."""
+    kind, _, amount = task.budget.partition("=")
+    if kind == "epochs":
+        return data, max(1, int(round(float(amount))))
+    if kind == "rows":
+        n = len(data["x_train"])
+        keep = np.sort(np.random.default_rng(7).permutation(n)[: max(1, int(round(float(amount) * n)))])
+        return {**data, "x_train": data["x_train"][keep], "y_train": data["y_train"][keep]}, None
+    return data, None
+
+
+def _pruner(keras: Any, data: dict[str, Any], metric: str, maximize: bool, thresholds: list[float | None] | None) -> Any:
+    """Scores validation after each epoch (the trial's curve) and stops training below the threshold."""
+
+    class Pruner(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.curve: list[float] = []
+            self.pruned_at: int | None = None
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            value = score(self.model, data["x_val"], data["y_val"], data["task"], data["n_classes"])[metric]
+            self.curve.append(float(value))
+            limit = thresholds[epoch] if thresholds is not None and epoch < len(thresholds) else None
+            oriented = value if maximize else -value
+            if limit is not None and (not np.isfinite(oriented) or oriented < limit):
+                self.pruned_at = epoch + 1
+                self.model.stop_training = True
+
+    return Pruner()
+
+
 def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
     """Score a genome: train on train (early-stopping split held out), measure on validation."""
     _import_keras(int(spec.get("threads") or 0) or None)
@@ -241,15 +275,25 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
     # worker recycling bounds memory anyway (bench/pool.py measures both side by side)
     free_memory = bool(spec.get("free_memory", False))
 
+    maximize = bool(spec.get("maximize", True))
+    record_curve = bool(spec.get("curve", False))
+
     def run(task: Task) -> Result:
         start, wall = time.perf_counter(), time.time()
         try:
-            model, info = train(task.genome, data, training, task.seed, swarm=spec.get("swarm"))
+            budgeted, max_epochs = with_budget(data, task)
+            pruner = _pruner(_import_keras(), data, metric, maximize, task.prune) if record_curve else None
+            model, info = train(task.genome, budgeted, training, task.seed, max_epochs=max_epochs, on_epoch=pruner,
+                                swarm=spec.get("swarm"))
             scores = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])
         except Exception as exc:  # noqa: BLE001 - a network that cannot be built or trained fails its trial
             return Result(task.trial_id, "failed", None, {}, time.perf_counter() - start, error_line(exc), wall)
         finally:
             _import_keras().backend.clear_session(free_memory=free_memory)
+        if pruner is not None and pruner.pruned_at is not None:
+            partial = {"partial": pruner.curve[-1], "pruned_at_epoch": pruner.pruned_at, "epochs": info["epochs"]}
+            return Result(task.trial_id, "pruned", None, partial, time.perf_counter() - start, None, wall,
+                          {"curve": pruner.curve, "history": info["history"], "data": data.get("fingerprint")})
         fitness = scores.get(metric, float("nan"))
         status = "timeout" if info["timed_out"] else "ok"
         if not np.isfinite(fitness):
@@ -260,6 +304,8 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
         if info["timed_out"]:
             metrics.update(overshoot=info["overshoot"], previous_batch_end=info["previous_batch_end"])
         extra: dict[str, Any] = {"history": info["history"], "data": data.get("fingerprint")}
+        if pruner is not None:
+            extra["curve"] = pruner.curve
         if "cost_history" in info:
             extra.update(cost_history=info["cost_history"], cost_axis=info["cost_axis"])
         return Result(task.trial_id, status, float(fitness), metrics, time.perf_counter() - start, None, wall, extra)

@@ -1,0 +1,164 @@
+"""Multi-fidelity: budgets per trial, successive halving inside each generation, pruning, dispatch order."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import natsel
+from natsel._trial import Direction, Status, Task
+from natsel.cli import main
+
+SH = """
+name: sh
+seed: {seed}
+fitness: helpers:budgeted_mixed
+workers: {workers}
+training: {{max_epochs: 9}}
+fidelity: {{resource: epochs, minimum: 1, eta: 3}}
+evolution: {{population: 9, generations: {generations}}}
+space:
+  activation: [relu, elu, tanh, sigmoid]
+  batch_size: [16, 32, 64, 128]
+  layers: {{low: 1, high: 8}}
+  learning_rate: {{low: 1e-4, high: 1e-1, log: true}}
+"""
+
+
+def sh_config(write_config, seed=0, workers=0, generations=3, name="config.yaml"):
+    return write_config(SH.format(seed=seed, workers=workers, generations=generations), name)
+
+
+def table(run):
+    return [(t["generation"], t["slot"], t["key"], t["budget"], t["status"], t["fitness"]) for t in run.trials]
+
+
+def test_successive_halving_promotes_the_best_third_rung_by_rung(write_config, tmp_path):
+    run = natsel.evolve(sh_config(write_config), tmp_path / "run", progress=False)
+    d = Direction(True)
+    for g in range(3):
+        rows = [t for t in run.trials if t["generation"] == g]
+        assert Counter(t["budget"] for t in rows) == {"epochs=1": 9, "epochs=3": 3, "full": 1}
+        for low, high in (("epochs=1", "epochs=3"), ("epochs=3", "full")):
+            below = sorted((t for t in rows if t["budget"] == low), key=lambda t: (*d.sort_key(t["fitness"]), t["slot"]))
+            keep = len(below) // 3
+            assert {t["key"] for t in rows if t["budget"] == high} == {t["key"] for t in below[:keep]}
+        assert all(t["origin"] == "promoted" for t in rows if t["budget"] != "epochs=1")
+    full = [t for t in run.trials if t["budget"] == "full"]
+    assert run.best["fitness"] == max(t["fitness"] for t in full)  # ranked on full-budget results only
+    assert all(h["rungs"] == {"epochs=1": 9, "epochs=3": 3, "full": 1} for h in run.history)
+
+
+def test_the_function_is_told_its_budget_and_no_budget_is_evaluated_twice(write_config, tmp_path, monkeypatch):
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("NATSEL_TEST_LOG", str(log))
+    natsel.evolve(sh_config(write_config, generations=4), tmp_path / "run", progress=False)
+    calls = log.read_text().split()
+    assert len(calls) == len(set(calls))  # (genome, budget) never twice
+    assert {c.rpartition("|")[2] for c in calls} == {"1", "3", "9"}
+
+
+def test_halving_is_deterministic_whatever_the_workers(write_config, tmp_path):
+    inline = natsel.evolve(sh_config(write_config), tmp_path / "a", progress=False)
+    pooled = natsel.evolve(sh_config(write_config, workers=2, name="b.yaml"), tmp_path / "b", progress=False)
+    assert table(inline) == table(pooled)
+
+
+def test_kill_9_mid_rung_then_resume_matches_an_uninterrupted_run(write_config, tmp_path):
+    cfg = sh_config(write_config, generations=3)
+    env = {**os.environ, "NATSEL_TEST_KILL_AFTER": "20"}  # generation 1: its first rung, mid-way
+
+    def natsel_cli(*args, **kw):
+        return subprocess.run([sys.executable, "-m", "natsel", *args], capture_output=True, text=True, timeout=300,
+                              **kw)
+
+    first = natsel_cli("evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q", env=env)
+    assert first.returncode == -9
+    partial = natsel.load_run(tmp_path / "run")
+    assert any(t["status"] == "pending" for t in partial.trials)
+    assert natsel_cli("evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q").returncode == 0
+    assert natsel_cli("evolve", str(cfg), "--run-dir", str(tmp_path / "straight"), "-q").returncode == 0
+    assert table(natsel.load_run(tmp_path / "run")) == table(natsel.load_run(tmp_path / "straight"))
+
+
+def test_breeding_judges_genomes_by_the_highest_budget_they_reached():
+    from natsel._space import Choice, SearchSpace
+    from natsel.strategies import PlanContext
+
+    def row(slot, x, budget, fitness):
+        return {"generation": 0, "slot": slot, "key": f'{{"x":{x}}}', "genome": {"x": x}, "budget": budget,
+                "fitness": fitness, "status": "ok", "id": slot}
+
+    rows = [row(0, 1, "epochs=1", 0.9), row(1, 2, "epochs=1", 0.5), row(2, 3, "epochs=1", 0.7),
+            row(3, 2, "full", 0.1), row(4, 3, "full", 0.2)]
+    ctx = PlanContext(1, SearchSpace([Choice("x", (1, 2, 3))]), 3, Direction(True), rows, lambda k: True,
+                      np.random.default_rng(0))
+    genomes, fitness = ctx.parents()
+    assert [g["x"] for g in genomes] == [1, 2, 3]
+    # x=3 and x=2 reached the full budget (3 scored higher there); x=1 stopped at the first rung
+    assert fitness[2] > fitness[1] > fitness[0]
+
+
+def test_pruning_thresholds_come_from_earlier_generations_only():
+    from natsel._evolve import prune_thresholds
+    from natsel._settings import Pruning
+
+    hist = [{"extra": {"curve": [0.1 * i, 0.2 * i]}} for i in range(1, 6)] + [{"extra": {}}]
+    th = prune_thresholds(hist, Pruning(quantile=0.5, warmup=1, min_trials=5), Direction(True))
+    assert th == [None, pytest.approx(0.6)]  # epoch 1 is warm-up; epoch 2: the median of 0.2 .. 1.0
+    minimise = prune_thresholds(hist, Pruning(quantile=0.5, warmup=0, min_trials=5), Direction(False))
+    assert minimise == [pytest.approx(-0.3), pytest.approx(-0.6)]  # oriented: larger is better
+    assert prune_thresholds(hist, Pruning(min_trials=6), Direction(True)) == [None, None]
+
+
+def test_longest_expected_trials_are_dispatched_first():
+    from natsel._evolve import longest_first
+    from natsel._space import IntRange, SearchSpace
+
+    space = SearchSpace([IntRange("units", 0, 100)])
+    hist = [{"genome": {"units": u}, "seconds": 1.0 + u, "status": "ok", "budget": "full"} for u in (0, 50, 100)]
+    tasks = [Task(i, {"units": u}, str(u), 0) for i, u in enumerate((10, 95, 40))]
+    assert [t.genome["units"] for t in longest_first(tasks, hist, space, k=1)] == [95, 40, 10]
+    assert longest_first(tasks, [], space) == tasks  # no history: slot order
+
+
+def test_fidelity_and_pruning_config_errors(write_config):
+    base = "fitness: helpers:constant\nworkers: 0\nspace:\n  x: [1, 2]\n"
+    with pytest.raises(natsel.ConfigError, match=r"config.yaml:5: fidelity minimum \(20\) must be below"):
+        natsel.load_config(write_config(base + "fidelity: {minimum: 20}\n"))
+    with pytest.raises(natsel.ConfigError, match=r"config.yaml:5: pruning stops training between epochs"):
+        natsel.load_config(write_config(base + "pruning: {quantile: 0.5}\n"))
+    with pytest.raises(natsel.ConfigError, match=r"unknown key 'rate' in 'fidelity'"):
+        natsel.load_config(write_config(base + "fidelity: {rate: 2}\n"))
+
+
+@pytest.mark.keras
+def test_keras_halving_and_pruning_on_digits(write_config, tmp_path):
+    cfg = write_config("""
+    data: {source: digits}
+    training: {max_epochs: 4, patience: 0, max_training_time: 30}
+    fidelity: {minimum: 1, eta: 2}
+    pruning: {quantile: 0.75, warmup: 0, min_trials: 2}
+    evolution: {population: 4, generations: 2}
+    workers: 2
+    space:
+      neurons0: [8, 16, 32, 64]
+      learning_rate: {low: 1e-4, high: 3e-2, log: true}
+    """)
+    res = CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q"])
+    assert res.exit_code == 0, res.output + res.stderr
+    run = natsel.load_run(tmp_path / "run")
+    assert {t["budget"] for t in run.trials} == {"epochs=1", "epochs=2", "full"}
+    for t in run.trials:
+        if t["status"] == "ok":
+            cap = {"epochs=1": 1, "epochs=2": 2, "full": 4}[t["budget"]]
+            assert t["metrics"]["epochs"] <= cap and len(t["extra"]["curve"]) == t["metrics"]["epochs"]
+    pruned = [t for t in run.trials if t["status"] == Status.PRUNED]
+    assert pruned and all(t["generation"] == 1 and t["fitness"] is None for t in pruned)
+    assert run.best["status"] == "ok" and run.best["fitness"] is not None
