@@ -16,7 +16,20 @@ from natsel import strategies
 from natsel._errors import ConfigError
 from natsel._imports import callable_identity, resolve_callable
 from natsel._settings import Config, ExecutorSettings, Fidelity, Pruning, TLSSettings, Training, check_metric_fits
-from natsel._space import Choice, Fixed, FloatRange, Gene, IntRange, SearchSpace, canonical, expand_names
+from natsel._space import (
+    CONDITION_OPS,
+    Choice,
+    Condition,
+    Fixed,
+    FloatRange,
+    Gene,
+    IntRange,
+    SearchSpace,
+    can_hold,
+    canonical,
+    expand_names,
+    find_cycle,
+)
 from natsel._yaml import Located, Validator, load_yaml, loads_yaml
 from natsel.executors._factory import check_workers
 from natsel.objectives.keras.metrics import DIRECTION as METRICS
@@ -43,7 +56,7 @@ TRAINING_KEYS = {
 }
 EXECUTOR_KEYS = {"type", "scheduler", "retries", "gpu", "timeout", "security"}
 SECURITY_KEYS = {"ca_file", "cert", "key"}
-GENE_KEYS = {"choices", "low", "high", "step", "log", "type", "value", "repeat", "digits"}
+GENE_KEYS = {"choices", "low", "high", "step", "log", "type", "value", "repeat", "digits", "when"}
 
 
 def _scalar(v: Any) -> bool:
@@ -131,15 +144,103 @@ def parse_space(v: _V, spec: Any, path: tuple[Any, ...] = ("space",)) -> SearchS
     if not spec:
         raise v.err(path, "'space' must define at least one gene")
     genes: list[Gene] = []
+    families: dict[str, int] = {}  # a gene with 'repeat': how many copies
+    pending: list[tuple[str, Any, tuple[Any, ...], int | None]] = []  # (gene, its 'when', where, copy index)
     for name, gspec in spec.items():
         if not isinstance(name, str) or not name.isidentifier():
             raise v.err(path + (name,), f"gene name {name!r} must be an identifier (letters, digits, _)")
-        genes.extend(_parse_gene(v, name, gspec, path + (name,)))
+        when = None
+        if isinstance(gspec, dict) and "when" in gspec:
+            when = gspec["when"]
+            gspec = {k: x for k, x in gspec.items() if k != "when"}
+        new = _parse_gene(v, name, gspec, path + (name,))
+        repeated = isinstance(gspec, dict) and "repeat" in gspec
+        if repeated:
+            families[name] = len(new)
+        genes.extend(new)
+        if when is not None:
+            pending += [(g.name, when, path + (name, "when"), i if repeated else None) for i, g in enumerate(new)]
     names = [g.name for g in genes]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise v.err(path, f"gene '{dupes[0]}' is defined twice (check 'repeat' expansions)")
-    return SearchSpace(genes)
+    by_name = {g.name: g for g in genes}
+    conditions: dict[str, list[Condition]] = {}
+    where: dict[str, tuple[Any, ...]] = {}
+    for gene, when, wpath, index in pending:
+        conditions[gene] = _parse_when(v, gene, when, wpath, index, by_name, families)
+        where[gene] = wpath
+    cycle = find_cycle(conditions)
+    if cycle:
+        raise v.err(where[cycle[0]], f"the conditions of genes form a cycle: {' -> '.join(cycle)}")
+    return SearchSpace(genes, conditions)
+
+
+def _parse_when(v: _V, gene: str, when: Any, path: tuple[Any, ...], index: int | None, by_name: dict[str, Gene],
+                families: dict[str, int]) -> list[Condition]:
+    """``when: {other: [values] | value | {in|not_in|gt|ge|lt|le: ...}}``: every entry must hold.
+
+    In a repeated gene, naming another repeated gene means its copy with the same index
+    (``dropout: {repeat: 3, when: {neurons: {gt: 0}}}``: ``dropout1`` depends on ``neurons1``)."""
+    if not isinstance(when, dict) or not when:
+        raise v.err(path, f"'when' of gene '{gene}' must map gene names to the values that activate it, "
+                          "e.g. when: {trainer: pso} or when: {neurons0: {gt: 0}}")
+    out: list[Condition] = []
+    for ref, cspec in when.items():
+        p = path + (ref,)
+        ref = str(ref)
+        if index is not None and ref in families:
+            if index >= families[ref]:
+                raise v.err(p, f"gene '{gene}' depends on '{ref}{index}' (the same copy), but '{ref}' has only "
+                               f"{families[ref]} copies")
+            target = f"{ref}{index}"
+        elif ref in by_name:
+            target = ref
+        elif ref in families:
+            raise v.err(p, f"gene '{gene}': '{ref}' is repeated ({ref}0 .. {ref}{families[ref] - 1}); name one copy "
+                           f"(a condition of a repeated gene on '{ref}' means the copy with the same index)")
+        else:
+            raise v.err(p, f"gene '{gene}' depends on unknown gene '{ref}'")
+        if target == gene:
+            raise v.err(p, f"gene '{gene}' cannot depend on itself")
+        other = by_name[target]
+        if isinstance(cspec, dict):
+            ops = cspec
+            if not ops:
+                raise v.err(p, f"the condition on '{ref}' is empty (use one of {', '.join(CONDITION_OPS)})")
+            v.keys(ops, set(CONDITION_OPS), p, f"the condition on '{ref}'")
+        else:
+            ops = {"in": cspec}  # a list of values, or one value
+        conds: list[Condition] = []
+        for op, val in ops.items():
+            q = p + (op,) if isinstance(cspec, dict) else p
+            if op in ("in", "not_in"):
+                values = val if isinstance(val, list) else [val]
+                if not values:
+                    raise v.err(q, f"the condition on '{ref}' lists no values")
+                for i, x in enumerate(values):
+                    if not _scalar(x) or not other.contains(x):
+                        raise v.err(q + (i,) if isinstance(val, list) else q,
+                                    f"gene '{gene}': {x!r} is not a value of gene '{target}'")
+                conds.append(Condition(target, op, tuple(values)))
+            else:
+                if isinstance(val, bool) or not isinstance(val, (int, float)):
+                    raise v.err(q, f"'{op}' in the condition on '{ref}' must be a number, got {val!r}")
+                if not _numeric_gene(other):
+                    raise v.err(q, f"'{op}' compares numbers, but gene '{target}' is not numeric")
+                conds.append(Condition(target, op, val))
+        if not can_hold(other, conds):
+            raise v.err(p, f"gene '{gene}' could never be active: no value of '{target}' satisfies "
+                           + " and ".join(str(c) for c in conds))
+        out += conds
+    return out
+
+
+def _numeric_gene(g: Gene) -> bool:
+    if isinstance(g, (IntRange, FloatRange)):
+        return True
+    values = g.values if isinstance(g, Choice) else (g.value,) if isinstance(g, Fixed) else ()
+    return bool(values) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values)
 
 
 def stored_overrides(meta: dict[str, Any], run_path: Path) -> dict[str, Any]:

@@ -21,6 +21,8 @@ from natsel._run import Run, _ok, evaluations
 from natsel._space import Choice, Gene, IntRange, SearchSpace, _Range
 from natsel._store import atomic_write_bytes
 
+#: how an inactive gene's value is shown (``natsel show``, report.html)
+INACTIVE = "–"
 STATUS_COLORS = {"ok": "tab:blue", "timeout": "tab:orange", "failed": "tab:red", "killed": "black"}
 #: the values a metric can take: the +-1 std band of the fitness plot is clipped to them
 METRIC_RANGE = {"accuracy": (0.0, 1.0), "f1": (0.0, 1.0), "auc": (0.0, 1.0),
@@ -145,27 +147,43 @@ def gene_names(run: Run, space: SearchSpace | None = None) -> list[str]:
     return sorted(names, key=lambda n: order.get(n, len(order)))
 
 
-def _gene_values(run: Run, space: SearchSpace | None = None) -> dict[str, list[Any]]:
-    return {k: [t["genome"].get(k) for t in run.trials] for k in gene_names(run, space)}
+def active_genes(space: SearchSpace | None, genome: dict[str, Any]) -> set[str]:
+    """The genes of ``genome`` that are active (all of them when the space is unknown)."""
+    return space.active(genome) | (set(genome) - set(space.names)) if space is not None else set(genome)
+
+
+def _gene_values(run: Run, space: SearchSpace | None = None) -> dict[str, tuple[list[int], list[Any]]]:
+    """Per gene: (generations, values) of the trials in which the gene is active (inactive ones are skipped)."""
+    active = [active_genes(space, t["genome"]) for t in run.trials]
+    out: dict[str, tuple[list[int], list[Any]]] = {}
+    for k in gene_names(run, space):
+        rows = [(t["generation"], t["genome"].get(k)) for t, on in zip(run.trials, active, strict=True) if k in on]
+        out[k] = ([g for g, _ in rows], [v for _, v in rows])
+    return out
+
+
+def _varies(values: list[Any]) -> bool:
+    return len({json.dumps(x) for x in values}) > 1
 
 
 def fig_genes(run: Run) -> Any:
     """Each gene's values in each generation's population: how the population converges.
 
     Numeric genes are drawn over their whole range, on a log axis where the gene is ``log``;
-    categories are listed in the config's order."""
+    categories are listed in the config's order. A conditional gene is drawn only where it is
+    active (its title says in how many trials)."""
     plt = _plt()
     space = run_space(run)
-    genes = {k: v for k, v in _gene_values(run, space).items() if len({json.dumps(x) for x in v}) > 1}
+    genes = {k: gv for k, gv in _gene_values(run, space).items() if _varies(gv[1])}
     n = max(1, len(genes))
     cols = min(4, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), squeeze=False)
-    gens = np.array([t["generation"] for t in run.trials])
     rng = np.random.default_rng(0)
-    for ax, (name, values) in zip(axes.flat, genes.items(), strict=False):
+    for ax, (name, (gen_list, values)) in zip(axes.flat, genes.items(), strict=False):
         gene = _gene(space, name)
-        title = name
+        gens = np.array(gen_list)
+        title = name if len(values) == len(run.trials) else f"{name} (active in {len(values)}/{len(run.trials)})"
         if _numeric(values) and not isinstance(gene, Choice):
             y = np.array(values, dtype=float)
             ax.scatter(gens + rng.uniform(-0.25, 0.25, len(y)), y, s=6, alpha=0.5)
@@ -239,12 +257,13 @@ def _axis(gene: Gene | None, values: list[Any]) -> tuple[Any, list[tuple[float, 
 def fig_parallel(run: Run, top: int = 20) -> Any:
     """Parallel coordinates of the top trials, colour by fitness. Each gene's axis spans its range
     in the config (log where the gene is log) and is labelled with its values: the range ends and
-    middle of a numeric gene, every category of a choice."""
+    middle of a numeric gene, every category of a choice. A trial's line has a gap at a gene that
+    is inactive in it."""
     plt = _plt()
     rows = [r for r in run.leaderboard(top) if _ok(r["fitness"])]
     space = run_space(run)
-    genes = _gene_values(run, space)
-    axes_names = [k for k, v in genes.items() if len({json.dumps(x) for x in v}) > 1]
+    genes = {k: values for k, (_, values) in _gene_values(run, space).items()}
+    axes_names = [k for k, v in genes.items() if _varies(v)]
     fig, ax = plt.subplots(figsize=(max(7, 1.4 * len(axes_names) + 2.5), 4.8))
     if rows and axes_names:
         axes = {k: _axis(_gene(space, k), genes[k]) for k in axes_names}
@@ -252,8 +271,10 @@ def fig_parallel(run: Run, top: int = 20) -> Any:
         norm = plt.Normalize(fits.min(), fits.max() if fits.max() > fits.min() else fits.min() + 1)
         cmap = plt.get_cmap("viridis" if run.maximize else "viridis_r")
         for r in reversed(rows):
-            ax.plot(range(len(axes_names)), [axes[k][0](r["genome"][k]) for k in axes_names],
-                    color=cmap(norm(r["fitness"])), alpha=0.8, lw=1.2)
+            on = active_genes(space, r["genome"])
+            ax.plot(range(len(axes_names)), [axes[k][0](r["genome"][k]) if k in on else np.nan for k in axes_names],
+                    color=cmap(norm(r["fitness"])), alpha=0.8, lw=1.2,
+                    marker="o" if space is not None and space.conditional else None, ms=2)
         for i, k in enumerate(axes_names):
             ax.axvline(i, color="0.6", lw=0.8, zorder=0)
             for y, text in axes[k][1]:
@@ -409,16 +430,20 @@ def _report(run: Run, images: dict[str, bytes], fmt: str, extra: dict[str, Any])
     mime = "image/svg+xml" if fmt == "svg" else "image/png"
     esc = html.escape
     rows = []
+    space = run_space(run)
     for r in run.leaderboard(15):
         fit = f"{r['fitness']:.5g}" if r["fitness"] is not None else "–"
         secs = f"{r['seconds']:.2f}" if r["seconds"] is not None else "–"
-        genome = ", ".join(f"{k}={v}" for k, v in r["genome"].items())
+        on = active_genes(space, r["genome"])
+        genome = ", ".join(f"{k}={v}" for k, v in r["genome"].items() if k in on)
         rows.append(f"<tr><td>{r['rank']}</td><td>{r['id']}</td><td>{r['generation']}</td><td>{fit}</td>"
                     f"<td>{esc(r['status'])}</td><td>{secs}</td><td class=g>{esc(genome)}</td></tr>")
     best = run.best
     best_html = "<p>No finished trial yet.</p>"
     if best:
-        items = "".join(f"<tr><td>{esc(str(k))}</td><td>{esc(str(v))}</td></tr>" for k, v in best["genome"].items())
+        on = active_genes(space, best["genome"])
+        items = "".join(f"<tr><td>{esc(str(k))}</td><td>{esc(str(v) if k in on else INACTIVE)}</td></tr>"
+                        for k, v in best["genome"].items())
         best_html = (f"<p>Trial {best['id']} (generation {best['generation']}): {_label(run)} "
                      f"<b>{best['fitness']:.6g}</b></p><table>{items}</table>")
     figs = "".join(

@@ -1,10 +1,19 @@
-"""Search spaces: typed genes, sampling, type-aware mutation and canonical genome keys.
+"""Search spaces: typed genes, sampling, type-aware mutation, conditions and canonical genome keys.
 
 Pure Python and numpy: nothing here imports TensorFlow.
+
+Conditional genes: a gene may carry :class:`Condition` s on other genes (``dropout0`` only when
+``neurons0 > 0``). A gene is *active* in a genome when all its conditions hold and every gene they
+read is active itself. Genomes always carry a value for every gene, active or not, so the genetic
+operators stay per-gene and a gene that becomes active again still has a value; what conditions
+change is the identity of a genome (:meth:`SearchSpace.key` keeps the active genes only, so two
+genomes that differ only in inactive genes are one evaluation) and which genes mutation may spend
+its change on (:meth:`SearchSpace.mutable`).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -219,21 +228,135 @@ class FloatRange(_Range):
         return 1 if self.low == self.high else math.inf
 
 
+#: The comparisons a condition can make: membership and numeric order.
+CONDITION_OPS = ("in", "not_in", "gt", "ge", "lt", "le")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``gene op value``: a requirement on another gene's value (plain data, picklable).
+
+    ``op`` is one of :data:`CONDITION_OPS`; ``value`` is a tuple of values for ``in`` / ``not_in``
+    and a number for the comparisons. A comparison never holds for a value that is not a number.
+
+    >>> Condition("neurons0", "gt", 0).holds(16), Condition("trainer", "in", ("pso",)).holds("gradient")
+    (True, False)
+    """
+
+    gene: str
+    op: str
+    value: Any
+
+    def __post_init__(self) -> None:
+        if self.op not in CONDITION_OPS:
+            raise ValueError(f"unknown condition op {self.op!r} (known: {', '.join(CONDITION_OPS)})")
+        if self.op in ("in", "not_in"):
+            many = isinstance(self.value, (list, tuple, set, frozenset))
+            object.__setattr__(self, "value", tuple(self.value) if many else (self.value,))
+        elif isinstance(self.value, bool) or not isinstance(self.value, (int, float)):
+            raise ValueError(f"condition '{self.op}' needs a number, got {self.value!r}")
+
+    def holds(self, value: Any) -> bool:
+        if self.op in ("in", "not_in"):
+            inside = any(canonical(value) == canonical(x) for x in self.value)
+            return inside if self.op == "in" else not inside
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            return False
+        v = float(value)
+        return {"gt": v > self.value, "ge": v >= self.value, "lt": v < self.value, "le": v <= self.value}[self.op]
+
+    def __str__(self) -> str:
+        words = {"in": "in", "not_in": "not in", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+        value = list(self.value) if self.op in ("in", "not_in") else self.value
+        return f"{self.gene} {words[self.op]} {value}"
+
+
+def gene_values(gene: Gene, limit: int = 100_000) -> list[Any] | None:
+    """Every value of a gene with at most ``limit`` of them (None for float ranges and larger ones)."""
+    if isinstance(gene, Choice):
+        return list(gene.values)
+    if isinstance(gene, Fixed):
+        return [gene.value]
+    if isinstance(gene, IntRange) and gene.size <= limit:
+        return list(range(int(gene.low), int(gene.high) + 1, gene.step))
+    return None
+
+
+def can_hold(gene: Gene, conditions: Sequence[Condition]) -> bool:
+    """Whether some value of ``gene`` satisfies all ``conditions`` (each reading that gene)."""
+    values = gene_values(gene)
+    if values is None and isinstance(gene, _Range):
+        # the satisfying set is a union of intervals whose ends are among these points, minus points
+        # among them: if it is not empty, it holds one of them or a midpoint between two of them
+        points = {float(gene.low), float(gene.high)}
+        for c in conditions:
+            points.update(float(x) for x in (c.value if c.op in ("in", "not_in") else (c.value,))
+                          if isinstance(x, (int, float)) and not isinstance(x, bool))
+        inside = sorted(p for p in points if gene.low <= p <= gene.high)
+        candidates = inside + [(a + b) / 2 for a, b in zip(inside, inside[1:], strict=False)]
+        values = [gene._snap(x) for x in candidates]
+    return any(all(c.holds(x) for c in conditions) for x in values or [])
+
+
+def find_cycle(conditions: Mapping[str, Sequence[Condition]]) -> list[str] | None:
+    """A dependency cycle ``[a, b, ..., a]`` among conditioned genes, or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(name: str) -> list[str] | None:
+        state[name] = 1
+        path.append(name)
+        for dep in dict.fromkeys(c.gene for c in conditions.get(name, ())):
+            if state.get(dep) == 1:
+                return path[path.index(dep):] + [dep]
+            if dep not in state and (found := visit(dep)):
+                return found
+        path.pop()
+        state[name] = 2
+        return None
+
+    for name in conditions:
+        if name not in state and (found := visit(name)):
+            return found
+    return None
+
+
 class SearchSpace:
-    """An ordered set of genes.
+    """An ordered set of genes, some of them active only under conditions on others.
 
     >>> space = SearchSpace([Choice("act", ("relu", "elu")), IntRange("units", 8, 64, step=8)])
     >>> genome = space.sample(np.random.default_rng(0))
     >>> sorted(genome)
     ['act', 'units']
+
+    ``conditions`` maps a gene's name to the conditions that must all hold for it to be active:
+
+    >>> space = SearchSpace([Choice("neurons0", (0, 16)), Choice("dropout0", (0.1, 0.3))],
+    ...                     {"dropout0": [Condition("neurons0", "gt", 0)]})
+    >>> space.key({"neurons0": 0, "dropout0": 0.1}) == space.key({"neurons0": 0, "dropout0": 0.3})
+    True
     """
 
-    def __init__(self, genes: Iterable[Gene]) -> None:
+    def __init__(self, genes: Iterable[Gene], conditions: Mapping[str, Iterable[Condition]] | None = None) -> None:
         self.genes: list[Gene] = list(genes)
         names = [g.name for g in self.genes]
         if len(set(names)) != len(names):
             raise ValueError("gene names must be unique")
         self._by_name = {g.name: g for g in self.genes}
+        self.conditions: dict[str, tuple[Condition, ...]] = {}
+        for name, conds in (conditions or {}).items():
+            conds = tuple(conds)
+            if name not in self._by_name:
+                raise ValueError(f"a condition is given for unknown gene '{name}'")
+            for c in conds:
+                if c.gene not in self._by_name:
+                    raise ValueError(f"gene '{name}' depends on unknown gene '{c.gene}'")
+            if conds:
+                self.conditions[name] = conds
+        cycle = find_cycle(self.conditions)
+        if cycle:
+            raise ValueError(f"conditions form a cycle: {' -> '.join(cycle)}")
+        self._order = self._dependency_order()
 
     def __len__(self) -> int:
         return len(self.genes)
@@ -247,11 +370,35 @@ class SearchSpace:
 
     @property
     def size(self) -> float:
-        """Number of distinct genomes (``math.inf`` when a float range is present)."""
+        """Number of distinct genome keys (``math.inf`` when an active float range is possible).
+
+        With conditions, genomes that differ only in inactive genes count once; the count
+        enumerates the values of the genes conditions read, and where those are more than 100,000
+        combinations it is the plain product of gene sizes (an upper bound)."""
         total: float = 1
         for g in self.genes:
             total *= g.size
-        return total
+        if not self.conditions:
+            return total
+        read = list(dict.fromkeys(c.gene for conds in self.conditions.values() for c in conds))
+        domains = [gene_values(self[n]) for n in read]
+        combos: float = 1
+        for d in domains:
+            combos *= len(d) if d is not None else math.inf
+        if combos > 100_000:
+            return total
+        others = [g for g in self.genes if g.name not in read]
+        seen: dict[str, float] = {}
+        for values in itertools.product(*domains):  # type: ignore[arg-type]
+            genome = dict(zip(read, values, strict=True))
+            on = self.active(genome)
+            k = genome_key({n: v for n, v in genome.items() if n in on})
+            if k not in seen:
+                n = 1.0
+                for g in others:
+                    n *= g.size if g.name in on else 1
+                seen[k] = n
+        return sum(seen.values())
 
     def sample(self, rng: np.random.Generator) -> Genome:
         return {g.name: g.sample(rng) for g in self.genes}
@@ -265,8 +412,58 @@ class SearchSpace:
         bad = [g.name for g in self.genes if g.name not in genome or not g.contains(genome[g.name])]
         return bad + [k for k in genome if k not in self._by_name]
 
+    def _dependency_order(self) -> list[str]:
+        """Gene names with every gene after the genes its conditions read (else in space order)."""
+        order: list[str] = []
+        placed: set[str] = set()
+
+        def place(name: str) -> None:
+            if name in placed:
+                return
+            for c in self.conditions.get(name, ()):
+                place(c.gene)
+            placed.add(name)
+            order.append(name)
+
+        for name in self.names:
+            place(name)
+        return order
+
+    @property
+    def conditional(self) -> bool:
+        """Whether any gene carries a condition."""
+        return bool(self.conditions)
+
+    def active(self, genome: Mapping[str, Any]) -> set[str]:
+        """Names of the genes active in ``genome``: all their conditions hold, and every gene a
+        condition reads is active itself (evaluated in dependency order). Without conditions: all."""
+        if not self.conditions:
+            return set(self.names)
+        on: set[str] = set()
+        for name in self._order:
+            if all(c.gene in on and c.gene in genome and c.holds(genome[c.gene])
+                   for c in self.conditions.get(name, ())):
+                on.add(name)
+        return on
+
+    def project(self, genome: Mapping[str, Any]) -> Genome:
+        """``genome`` without its inactive genes (values outside the space are kept)."""
+        if not self.conditions:
+            return dict(genome)
+        on = self.active(genome)
+        return {k: v for k, v in genome.items() if k in on or k not in self._by_name}
+
     def key(self, genome: Mapping[str, Any]) -> str:
-        return genome_key(genome)
+        """The genome's identity: :func:`genome_key` of its active genes.
+
+        For a space without conditions this is exactly ``genome_key(genome)``, so run folders and
+        caches made before conditions existed keep their keys."""
+        return genome_key(self.project(genome))
+
+    def mutable(self, genome: Mapping[str, Any]) -> list[Gene]:
+        """The genes a mutation of ``genome`` may change: active ones with more than one value."""
+        on = self.active(genome)
+        return [g for g in self.genes if g.size > 1 and g.name in on]
 
 
 def expand_names(name: str, repeat: int) -> Sequence[str]:

@@ -9,11 +9,14 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from natsel._version import __version__
+
+if TYPE_CHECKING:
+    from natsel._space import SearchSpace
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -209,7 +212,7 @@ def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | 
     best = run.best
     if best:
         click.echo(f"best fitness {best['fitness']:.6g} (trial {best['id']}, generation {best['generation']}): "
-                   f"{_short(best['genome'], 200)}")
+                   f"{_short(cfg.space.project(best['genome']), 200)}")
 
 
 SHOW_KEYS = ("rank", "id", "generation", "fitness", "status", "seconds", "genome", "metrics", "error")
@@ -220,12 +223,14 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
-def leaderboard_csv(rows: list[dict[str, Any]], genes: list[str]) -> str:
+def leaderboard_csv(rows: list[dict[str, Any]], genes: list[str], space: SearchSpace | None = None) -> str:
     """The leaderboard as CSV: rank, id, generation, fitness, status, seconds, one column per gene
     (``genes``, in that order), one per scalar metric (``metrics.<name>``), and error. Missing values
-    are empty cells; floats keep every digit."""
+    and genes inactive in a trial (under ``space``'s conditions) are empty cells; floats keep every digit."""
     import csv
     import io
+
+    from natsel._plot import active_genes
 
     genes = genes + [k for r in rows for k in r["genome"] if k not in genes]
     genes = list(dict.fromkeys(genes))
@@ -242,7 +247,8 @@ def leaderboard_csv(rows: list[dict[str, Any]], genes: list[str]) -> str:
 
     for r in rows:
         m = r["metrics"] or {}
-        w.writerow([*(cell(r[k]) for k in CSV_FIXED), *(cell(r["genome"].get(g)) for g in genes),
+        on = active_genes(space, r["genome"])
+        w.writerow([*(cell(r[k]) for k in CSV_FIXED), *(cell(r["genome"].get(g) if g in on else None) for g in genes),
                     *(cell(m.get(k)) if _scalar(m.get(k)) else "" for k in metrics), cell(r["error"])])
     return buf.getvalue()
 
@@ -256,6 +262,14 @@ def _table(header: list[str], body: list[list[str]], right: int) -> list[str]:
 
 def _gene_text(v: Any) -> str:
     return "-" if v is None else str(v)
+
+
+def _shown_genome(genome: dict[str, Any], space: SearchSpace | None) -> dict[str, Any]:
+    """The genome ``show --json`` prints: a gene inactive under the space's conditions is null."""
+    from natsel._plot import active_genes
+
+    on = active_genes(space, genome)
+    return {k: (v if k in on else None) for k, v in genome.items()}
 
 
 @main.command()
@@ -275,18 +289,20 @@ def show(run_dir: Path, top: int | None, show_all: bool, wide: bool, as_json: bo
     if show_all and top is not None:
         raise click.BadParameter("cannot be combined with --top", param_hint="--all")
     from natsel import load_run
-    from natsel._plot import gene_names, run_space
+    from natsel._plot import INACTIVE, active_genes, gene_names, run_space
 
     run = load_run(run_dir)
     if top is None and not (show_all or as_json or as_csv):
         top = 10
     rows = run.leaderboard(top)
+    space = run_space(run)  # its conditions say which genes are inactive in a trial
     if as_json:
-        click.echo(json.dumps([{k: r[k] for k in SHOW_KEYS} for r in rows], indent=2))
+        click.echo(json.dumps([{k: _shown_genome(r[k], space) if k == "genome" else r[k] for k in SHOW_KEYS}
+                               for r in rows], indent=2))
         return
-    genes = gene_names(run, run_space(run))  # in the config's order
+    genes = gene_names(run, space)  # in the config's order
     if as_csv:
-        click.echo(leaderboard_csv(rows, genes), nl=False)
+        click.echo(leaderboard_csv(rows, genes, space), nl=False)
         return
     n_gen = len(run.history)
     n_eval = len(run.leaderboard())
@@ -303,11 +319,14 @@ def show(run_dir: Path, top: int | None, show_all: bool, wide: bool, as_json: bo
         errors = any(r["error"] for r in rows)
         header += genes + (["error"] if errors else [])
         for line, r in zip(body, rows, strict=True):
-            line += [_gene_text(r["genome"].get(g)) for g in genes] + ([r["error"] or ""] if errors else [])
+            on = active_genes(space, r["genome"])
+            line += [_gene_text(r["genome"].get(g)) if g in on or g not in r["genome"] else INACTIVE for g in genes]
+            line += [r["error"] or ""] if errors else []
     else:
         header.append("genome")
         for line, r in zip(body, rows, strict=True):
-            text = _short({g: r["genome"][g] for g in genes if g in r["genome"]})
+            on = active_genes(space, r["genome"])  # the genome column lists the active genes only
+            text = _short({g: r["genome"][g] for g in genes if g in r["genome"] and g in on})
             cut = cut or text.endswith("…")
             line.append(text + (f"  [{r['error']}]" if r["error"] else ""))
     for line in _table(header, body, right=6):

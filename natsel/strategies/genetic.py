@@ -87,8 +87,11 @@ CROSSOVERS: dict[str, Callable[[Genome, Genome, Sequence[str], np.random.Generat
 
 
 def mutate(genome: Genome, space: SearchSpace, factor: float, rng: np.random.Generator) -> Genome:
-    """Mutate each gene with probability ``factor``; at least one mutable gene always changes."""
-    mutable = [g for g in space.genes if g.size > 1]
+    """Mutate each gene with probability ``factor``; at least one mutable gene always changes.
+
+    Only the genes active in ``genome`` are mutated (:meth:`SearchSpace.mutable`): a change to an
+    inactive gene would give a genome with the same key, and waste the mutation."""
+    mutable = space.mutable(genome)
     if not mutable:
         return dict(genome)
     child = dict(genome)
