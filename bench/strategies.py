@@ -52,18 +52,18 @@ class SurrogateSettings:
     """Knobs of :func:`surrogate_plan` (defaults: the best measured on bench/search.py)."""
 
     candidates: int = 24  # children bred per slot, before ranking
-    model: str = "tpe"  # tpe | trees | both | none
+    model: str = "trees"  # trees | tpe | both | none
     gamma: float = 0.2  # share of trials that count as good for the density ratio
     parents: float = 0.3  # share of the best trials that breed
     breeding: float = 0.8  # probability of crossover (else a mutated copy)
     explore: float = 0.1  # share of slots given to unranked children
     random_share: float = 0.05  # share of candidates sampled afresh (keeps every region reachable)
-    sigma_min: float = 0.02
+    sigma_min: float = 0.1
     sigma_max: float = 0.25
     kappa: float = 1.0  # trees: mean + kappa * std across trees
     grouped: bool = True  # each slot takes the best of its own ``candidates`` children (else: global top)
     bw_min: float = 0.03  # smallest kernel width of the density ratio (in [0, 1] encoding)
-    mutation_rate: float | None = None  # per-gene mutation probability (None: 1 / genes)
+    mutation_rate: float | None = 0.3  # per-gene mutation probability (None: 1 / genes, natsel's GA)
     multi_share: float = 0.0  # share of candidates bred by multi-parent crossover of the good trials
     max_retries: int = 25
 
