@@ -55,17 +55,14 @@ NATSEL_VARIANTS: dict[str, dict[str, Any]] = {
 }
 #: Prototype strategies from bench/strategies.py: name -> (population, SurrogateSettings overrides).
 PROTO_VARIANTS: dict[str, tuple[int, dict[str, Any]]] = {
-    "sur-none-m30": (10, {"model": "none", "mutation_rate": 0.3}),
-    "sur-tpe-m30": (10, {"model": "tpe", "mutation_rate": 0.3}),
-    "sur-trees-m30": (10, {"model": "trees", "mutation_rate": 0.3}),
-    "sur-trees-m50": (10, {"model": "trees", "mutation_rate": 0.5}),
-    "sur-trees-m30-s10": (10, {"model": "trees", "mutation_rate": 0.3, "sigma_min": 0.1}),
-    "sur-trees-m30-k0": (10, {"model": "trees", "mutation_rate": 0.3, "kappa": 0.0}),
-    "sur-trees-m30-x0": (10, {"model": "trees", "mutation_rate": 0.3, "explore": 0.0}),
-    "sur-both-m30": (10, {"model": "both", "mutation_rate": 0.3}),
+    "surrogate": (10, {}),  # ExtraTrees-ranked (mu + lambda) GA: the candidate default
+    "surrogate-p6": (6, {}),
+    "surrogate-tpe": (10, {"model": "tpe"}),  # density-ratio model instead of trees
+    "surrogate-none": (10, {"model": "none"}),  # ablation: the same breeding, children not ranked
+    "surrogate-m1g": (10, {"mutation_rate": None, "sigma_min": 0.02}),  # ablation: natsel's 1/genes mutation
 }
 PEERS = ["random", "tpe", "nsga2"]
-DEFAULT_SEARCHERS = PEERS + list(NATSEL_VARIANTS) + ["sur-tpe"]
+DEFAULT_SEARCHERS = PEERS + list(NATSEL_VARIANTS) + ["surrogate"]
 
 
 @dataclass
@@ -187,6 +184,7 @@ def search_natsel(overrides: dict[str, Any]) -> Callable[[Objective, int], Trace
 
     def run(obj: Objective, budget: int) -> Trace:
         evo = {"population": 20, **overrides}
+        evo["population"] = min(evo["population"], budget)  # only matters for smoke runs below 20 trials
         extra = 0 if isinstance(obj, KerasObjective) else 3  # generations beyond budget / population, for cache hits
         evo["generations"] = math.ceil(budget / evo["population"]) + extra
         keras = obj.natsel_keras() if isinstance(obj, KerasObjective) else None
@@ -397,7 +395,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budgets", default=None, help="comma-separated evaluation budgets")
     ap.add_argument("--keras", action="store_true", help="the two Keras searches (40 trials, 3 seeds)")
     ap.add_argument("--out", default=None, help="write every run's results as JSON")
+    ap.add_argument("--report", nargs="+", default=None, metavar="JSON",
+                    help="print the tables from saved --out files (merged; same seeds, budgets and searchers)")
     a = ap.parse_args(argv)
+    if a.report:
+        merged: dict[str, Any] = {"problems": {}}
+        for path in a.report:
+            part = json.loads(Path(path).read_text(encoding="utf-8"))
+            merged["budgets"], merged["seeds"] = part["budgets"], part["seeds"]
+            merged["problems"].update(part["problems"])
+        names = list(next(iter(merged["problems"].values())))
+        print("\n".join(report(merged, names, merged["budgets"])))
+        print(f"\n(seeds 0..{merged['seeds'] - 1}; from {', '.join(a.report)})")
+        return 0
     if a.keras:
         problems: dict[str, Any] = dict(KERAS_PROBLEMS)
         budgets, seeds = [40], 3
