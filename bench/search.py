@@ -54,12 +54,20 @@ NATSEL_VARIANTS: dict[str, dict[str, Any]] = {
     "ga-p10-e25": {"population": 10, "elitism": 0.25},
 }
 #: Prototype strategies from bench/strategies.py: name -> (population, SurrogateSettings overrides).
+#: Measured and kept for comparison (see the module docstring of strategies.py for the knobs).
 PROTO_VARIANTS: dict[str, tuple[int, dict[str, Any]]] = {
     "surrogate": (10, {}),  # ExtraTrees-ranked (mu + lambda) GA: the candidate default
-    "surrogate-p6": (6, {}),
-    "surrogate-tpe": (10, {"model": "tpe"}),  # density-ratio model instead of trees
+    "surrogate-s10": (10, {"sigma_min": 0.1}),  # smaller smallest step: stuck on multimodal at 300
     "surrogate-none": (10, {"model": "none"}),  # ablation: the same breeding, children not ranked
-    "surrogate-m1g": (10, {"mutation_rate": None, "sigma_min": 0.02}),  # ablation: natsel's 1/genes mutation
+    "surrogate-tpe": (10, {"model": "tpe"}),  # density-ratio ranking: collapses onto the first good region
+    "surrogate-both": (10, {"model": "both"}),
+    "surrogate-m1g": (10, {"mutation_rate": None, "sigma_min": 0.02}),  # natsel's 1/genes mutation, adaptive step
+    "surrogate-p6": (6, {}),
+    "surrogate-c8": (10, {"candidates": 8}),
+    "surrogate-k0": (10, {"kappa": 0.0}),  # trees' mean only, no spread bonus: much worse
+    "surrogate-x30": (10, {"explore": 0.3}),
+    "surrogate-r20": (10, {"random_share": 0.2}),
+    "surrogate-par50": (10, {"parents": 0.5}),
 }
 PEERS = ["random", "tpe", "nsga2"]
 DEFAULT_SEARCHERS = PEERS + list(NATSEL_VARIANTS) + ["surrogate"]
@@ -185,10 +193,12 @@ def search_natsel(overrides: dict[str, Any]) -> Callable[[Objective, int], Trace
     def run(obj: Objective, budget: int) -> Trace:
         evo = {"population": 20, **overrides}
         evo["population"] = min(evo["population"], budget)  # only matters for smoke runs below 20 trials
-        extra = 0 if isinstance(obj, KerasObjective) else 3  # generations beyond budget / population, for cache hits
-        evo["generations"] = math.ceil(budget / evo["population"]) + extra
         keras = obj.natsel_keras() if isinstance(obj, KerasObjective) else None
         cfg = natsel_config(obj.problem.name, obj.problem.space, obj.seed, evo, keras)
+        # elites are cached, not trained: enough generations for ``budget`` trained trials (+3 for other
+        # cache hits on the pure-Python problems; none on Keras, where a trial is expensive)
+        new_per_generation = cfg.ga.population - cfg.ga.n_elites()
+        cfg.generations = math.ceil(budget / new_per_generation) + (0 if keras else 3)
         spent = [0.0, 0.0]
         original = _evolve._plan
 
@@ -396,14 +406,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keras", action="store_true", help="the two Keras searches (40 trials, 3 seeds)")
     ap.add_argument("--out", default=None, help="write every run's results as JSON")
     ap.add_argument("--report", nargs="+", default=None, metavar="JSON",
-                    help="print the tables from saved --out files (merged; same seeds, budgets and searchers)")
+                    help="print the tables from saved --out files (merged by problem and searcher; same seeds and budgets)")
     a = ap.parse_args(argv)
     if a.report:
         merged: dict[str, Any] = {"problems": {}}
         for path in a.report:
             part = json.loads(Path(path).read_text(encoding="utf-8"))
             merged["budgets"], merged["seeds"] = part["budgets"], part["seeds"]
-            merged["problems"].update(part["problems"])
+            for prob, per in part["problems"].items():  # later files add (or replace) searchers
+                merged["problems"].setdefault(prob, {}).update(per)
         names = list(next(iter(merged["problems"].values())))
         print("\n".join(report(merged, names, merged["budgets"])))
         print(f"\n(seeds 0..{merged['seeds'] - 1}; from {', '.join(a.report)})")

@@ -58,7 +58,7 @@ class SurrogateSettings:
     breeding: float = 0.8  # probability of crossover (else a mutated copy)
     explore: float = 0.1  # share of slots given to unranked children
     random_share: float = 0.05  # share of candidates sampled afresh (keeps every region reachable)
-    sigma_min: float = 0.1
+    sigma_min: float = 0.2
     sigma_max: float = 0.25
     kappa: float = 1.0  # trees: mean + kappa * std across trees
     grouped: bool = True  # each slot takes the best of its own ``candidates`` children (else: global top)
