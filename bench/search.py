@@ -1,7 +1,7 @@
 """natsel's evolution beside Optuna TPE, Optuna NSGA-II and random search, in one run.
 
     PYTHONPATH=$PWD python bench/search.py            # 6 problems x 10 seeds, budgets 25 50 100 300 (~10 min)
-    PYTHONPATH=$PWD python bench/search.py --quick    # 3 seeds, budgets 25 50 100 (about a minute)
+    PYTHONPATH=$PWD python bench/search.py --quick    # 5 seeds, budgets 25 50 100 (about a minute)
     PYTHONPATH=$PWD python bench/search.py --keras    # the two Keras searches, 40 trials, 3 seeds
 
 Options: ``--problems a,b``, ``--searchers a,b`` (peers: random, tpe, nsga2; natsel GA variants:
@@ -409,10 +409,10 @@ def report(results: dict[str, Any], names: list[str], budgets: list[int]) -> lis
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="3 seeds, budgets up to 100")
+    ap.add_argument("--quick", action="store_true", help="5 seeds, budgets up to 100")
     ap.add_argument("--problems", default=None, help="comma-separated (default: all pure-Python problems)")
     ap.add_argument("--searchers", default=None, help="comma-separated: " + ", ".join(searchers()))
-    ap.add_argument("--seeds", type=int, default=None, help="how many seeds (default 10; --quick 3; --keras 3)")
+    ap.add_argument("--seeds", type=int, default=None, help="how many seeds (default 10; --quick 5; --keras 3)")
     ap.add_argument("--first-seed", type=int, default=0, help="seeds run from here (a held-out check: 10)")
     ap.add_argument("--budgets", default=None, help="comma-separated evaluation budgets")
     ap.add_argument("--keras", action="store_true", help="the two Keras searches (40 trials, 3 seeds)")
@@ -438,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         budgets, seeds = [40], 3
     else:
         problems = dict(PROBLEMS)
-        budgets, seeds = ([25, 50, 100], 3) if a.quick else ([25, 50, 100, 300], 10)
+        budgets, seeds = ([25, 50, 100], 5) if a.quick else ([25, 50, 100, 300], 10)
     if a.problems:
         problems = {p: problems[p] for p in a.problems.split(",")}
     budgets = [int(b) for b in a.budgets.split(",")] if a.budgets else budgets
