@@ -65,6 +65,7 @@ class SurrogateSettings:
     bw_min: float = 0.03  # smallest kernel width of the density ratio (in [0, 1] encoding)
     mutation_rate: float | None = 0.3  # per-gene mutation probability (None: 1 / genes, natsel's GA)
     multi_share: float = 0.0  # share of candidates bred by multi-parent crossover of the good trials
+    initial: int = 0  # size of the random generation 0 when larger than the population
     max_retries: int = 25
 
 
@@ -179,7 +180,8 @@ def surrogate_plan(g: int, trials: list[dict[str, Any]], space: SearchSpace, rng
     ok = [t for t in trials if t["fitness"] is not None and math.isfinite(float(t["fitness"]))]
     genes = _active(space)
     if g == 0 or len(ok) < 2 or not genes:
-        return _random_generation(space, population, rng, taken, keys, s.max_retries)
+        size = max(population, s.initial) if g == 0 else population
+        return _random_generation(space, size, rng, taken, keys, s.max_retries)
 
     x = np.stack([_encode(t["genome"], genes) for t in ok])
     y = np.array([float(t["fitness"]) if maximize else -float(t["fitness"]) for t in ok])
