@@ -73,7 +73,7 @@ PROTO_VARIANTS: dict[str, tuple[int, dict[str, Any]]] = {
     "surrogate-m1g": (10, {"mutation_rate": None, "sigma_min": 0.02}),  # natsel's 1/genes mutation, adaptive step
     "surrogate-p6": (6, {}),
     "surrogate-p5": (5, {}),
-    "surrogate-p5-i10": (5, {"initial": 10}),  # 10 random genomes first, then generations of 5
+    "surrogate-p5-i10": (5, {"initial": 10}),  # 10 random genomes first, then generations of 5: the best measured
     "surrogate-c8": (10, {"candidates": 8}),
     "surrogate-k0": (10, {"kappa": 0.0}),  # trees' mean only, no spread bonus: much worse
     "surrogate-x30": (10, {"explore": 0.3}),
