@@ -77,7 +77,7 @@ class SurrogateSettings:
     bw_min: float = 0.03  # smallest kernel width of the density ratio (in [0, 1] encoding)
     mutation_rate: float | None = 0.3  # per-gene mutation probability (None: 1 / genes, natsel's GA)
     multi_share: float = 0.0  # share of candidates bred by multi-parent crossover of the good trials
-    initial: int = 10  # size of the random generation 0 when larger than the population
+    initial: int = 0  # size of the random generation 0 when larger than the population (0: the population)
     max_retries: int = 25
 
 

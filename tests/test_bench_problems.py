@@ -86,3 +86,13 @@ def test_surrogate_ignores_failed_trials_and_does_not_replan_known_ones() -> Non
     planned = make_strategy()(1, trials, space, np.random.default_rng([0, 1]), known.__contains__, 8, True)
     assert len(planned) == 8
     assert not known & {space.key(p.genome) for p in planned}
+
+
+def test_surrogate_initial_sets_the_size_of_generation_zero_only() -> None:
+    space = _space("multimodal")
+    plan = make_strategy(initial=10)
+    first = plan(0, [], space, np.random.default_rng([1, 0]), lambda k: False, 5, True)
+    assert len({space.key(p.genome) for p in first}) == 10
+    trials = [{"generation": 0, "genome": p.genome, "fitness": 0.1 * i, "status": "ok"} for i, p in enumerate(first)]
+    known = {space.key(t["genome"]) for t in trials}
+    assert len(plan(1, trials, space, np.random.default_rng([1, 1]), known.__contains__, 5, True)) == 5
