@@ -1,0 +1,485 @@
+"""natsel's evolution beside Optuna TPE, Optuna NSGA-II and random search, in one run.
+
+    PYTHONPATH=$PWD python bench/search.py            # 6 problems x 10 seeds, budgets 25 50 100 300 (~10 min)
+    PYTHONPATH=$PWD python bench/search.py --quick    # 5 seeds, budgets 25 50 100 (about a minute)
+    PYTHONPATH=$PWD python bench/search.py --keras    # the two Keras searches, 40 trials, 3 seeds
+
+Options: ``--problems a,b``, ``--searchers a,b`` (peers: random, tpe, nsga2; natsel GA variants:
+``NATSEL_VARIANTS``; prototypes from bench/strategies.py: ``PROTO_VARIANTS``), ``--seeds N``,
+``--first-seed S`` (seeds S..S+N-1; 10 gives a held-out check of settings tuned on seeds 0-9),
+``--budgets 25,50``, ``--out results.json``, ``--report a.json b.json`` (print the tables of saved runs,
+merged by problem and searcher: a long run can be split under a time limit).
+
+Every searcher sees the same space and, per trial, the same seed: ``crc32(f"{run_seed}:{genome_key}")``,
+which is what natsel passes to a fitness function (so the noisy problem gives a genome the same noise
+whoever asks). Each run is made once at the largest budget; the best at a smaller budget b is the best
+of the first b evaluations (all searchers here are anytime). Evaluations: natsel never trains a genome
+twice (``cached`` trials are not counted); Optuna may propose a genome it already tried, which counts,
+as it would cost a training. Reported: the NOISELESS fitness of the genome each searcher would pick
+as its best by observed fitness (the same thing on every problem but ``noisy``).
+
+Tie: |mean_a - mean_TPE| <= sqrt(se_a**2 + se_TPE**2) (one standard error of the difference);
+win / loss: further above / below. A problem "holds" when no budget is a loss; "beats" when it holds
+and at least one budget is a win. Planning time: seconds spent choosing genomes, per trial (natsel:
+``_plan``; Optuna: ask + suggest + tell; prototypes: ``plan``).
+
+Keras (``--keras``): digits with NaturalSelection's 15 genes + learning rate, and breast_cancer (binary)
+with the same space; the observed validation accuracy is reported. natsel's GA runs through
+``natsel.evolve`` with ``data:`` and 2 workers; the other searchers train the same networks with natsel's
+worker-side code (a ``LocalPool`` of 2 workers, 2 genomes at a time; TensorFlow only in the workers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from problems import PROBLEMS  # noqa: E402
+from strategies import make_strategy  # noqa: E402
+
+import natsel  # noqa: E402
+import natsel._evolve as _evolve  # noqa: E402
+from natsel._evolve import trial_seed  # noqa: E402
+from natsel._space import Choice, Fixed, FloatRange, IntRange, SearchSpace  # noqa: E402
+
+#: natsel GA variants: name -> overrides of the config's ``evolution:`` (population 20 unless given).
+#: A new natsel strategy is one more line, e.g. ``"ga-surrogate": {"strategy": "surrogate"}``.
+NATSEL_VARIANTS: dict[str, dict[str, Any]] = {
+    "ga": {},
+    "ga-p10-e25": {"population": 10, "elitism": 0.25},
+}
+#: Prototype strategies from bench/strategies.py: name -> (population, SurrogateSettings overrides).
+#: Measured and kept for comparison (see the module docstring of strategies.py for the knobs).
+PROTO_VARIANTS: dict[str, tuple[int, dict[str, Any]]] = {
+    "surrogate": (10, {}),  # ExtraTrees-ranked (mu + lambda) GA: the candidate default
+    "surrogate-s10": (10, {"sigma_min": 0.1}),  # smaller smallest step: stuck on multimodal at 300
+    "surrogate-none": (10, {"model": "none"}),  # ablation: the same breeding, children not ranked
+    "surrogate-tpe": (10, {"model": "tpe"}),  # density-ratio ranking: collapses onto the first good region
+    "surrogate-both": (10, {"model": "both"}),
+    "surrogate-m1g": (10, {"mutation_rate": None, "sigma_min": 0.02}),  # natsel's 1/genes mutation, adaptive step
+    "surrogate-p6": (6, {}),
+    "surrogate-p5": (5, {}),
+    "surrogate-p5-i10": (5, {"initial": 10}),  # 10 random genomes first, then generations of 5: the best measured
+    "surrogate-c8": (10, {"candidates": 8}),
+    "surrogate-k0": (10, {"kappa": 0.0}),  # trees' mean only, no spread bonus: much worse
+    "surrogate-x30": (10, {"explore": 0.3}),
+    "surrogate-r20": (10, {"random_share": 0.2}),
+    "surrogate-par50": (10, {"parents": 0.5}),
+}
+PEERS = ["random", "tpe", "nsga2"]
+DEFAULT_SEARCHERS = PEERS + list(NATSEL_VARIANTS) + ["surrogate"]
+
+
+@dataclass
+class Trace:
+    """What one search evaluated, in order: genomes, observed fitness (None: failed), planning seconds."""
+
+    genomes: list[dict[str, Any]] = field(default_factory=list)
+    observed: list[float | None] = field(default_factory=list)
+    plan_seconds: float = 0.0
+    plan_max: float = 0.0  # slowest single planning step (a generation, or one ask for Optuna)
+
+
+# --- evaluation ----------------------------------------------------------------------------------
+
+
+class Objective:
+    """Scores a batch of genomes for one (problem, seed); pure Python here, Keras workers below."""
+
+    parallel = 1
+
+    def __init__(self, problem: Any, seed: int) -> None:
+        self.problem, self.seed = problem, seed
+        self.space: SearchSpace = natsel_config(problem.name, problem.space, seed, {}).space
+
+    def __call__(self, genomes: list[dict[str, Any]]) -> list[float | None]:
+        return [float(self.problem.f(dict(g), seed=trial_seed(self.seed, self.space.key(g)))) for g in genomes]
+
+    def clean(self, genome: dict[str, Any]) -> float:
+        return self.problem.clean(genome)
+
+    def close(self) -> None:
+        return None
+
+
+def natsel_config(name: str, space: dict[str, Any], seed: int, evolution: dict[str, Any],
+                  keras: dict[str, Any] | None = None) -> natsel.Config:
+    doc: dict[str, Any] = {"name": "bench", "seed": seed, "direction": "maximize", "workers": 0,
+                           "evolution": evolution, "space": space}
+    if keras is None:
+        doc["fitness"] = f"problems:{name}"
+    else:
+        doc.update(keras)
+    return natsel.config_from_dict(doc, base_dir=BENCH)
+
+
+# --- searchers -----------------------------------------------------------------------------------
+
+
+def search_random(obj: Objective, budget: int) -> Trace:
+    rng = np.random.default_rng([obj.seed, 424242])
+    tr, seen = Trace(), set()
+    while len(tr.genomes) < budget:
+        t0 = time.perf_counter()
+        batch = []
+        for _ in range(min(obj.parallel, budget - len(tr.genomes))):
+            g = obj.space.sample(rng)
+            for _ in range(100):
+                if obj.space.key(g) not in seen:
+                    break
+                g = obj.space.sample(rng)
+            seen.add(obj.space.key(g))
+            batch.append(g)
+        tr.plan_seconds += time.perf_counter() - t0
+        tr.genomes += batch
+        tr.observed += obj(batch)
+    return tr
+
+
+def _suggest(trial: Any, gene: Any) -> Any:
+    if isinstance(gene, Fixed):
+        return gene.value
+    if isinstance(gene, Choice):
+        return trial.suggest_categorical(gene.name, list(gene.values))
+    if isinstance(gene, IntRange):
+        if gene.log and gene.step != 1:
+            raise ValueError(f"{gene.name}: Optuna has no log-scaled integer with a step")
+        return trial.suggest_int(gene.name, int(gene.low), int(gene.high), step=gene.step, log=gene.log)
+    if isinstance(gene, FloatRange):
+        return trial.suggest_float(gene.name, gene.low, gene.high, log=gene.log)
+    raise TypeError(f"unknown gene {gene!r}")
+
+
+def search_optuna(kind: str) -> Callable[[Objective, int], Trace]:
+    def run(obj: Objective, budget: int) -> Trace:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        if kind == "tpe":
+            sampler: Any = optuna.samplers.TPESampler(seed=obj.seed)
+        else:
+            sampler = optuna.samplers.NSGAIISampler(population_size=20, seed=obj.seed)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        tr = Trace()
+        while len(tr.genomes) < budget:
+            t0 = time.perf_counter()
+            asked = []
+            for _ in range(min(obj.parallel, budget - len(tr.genomes))):
+                t = study.ask()
+                asked.append((t, {g.name: _suggest(t, g) for g in obj.space.genes}))
+            tr.plan_seconds += time.perf_counter() - t0
+            values = obj([g for _, g in asked])
+            t0 = time.perf_counter()
+            for (t, g), v in zip(asked, values, strict=True):
+                if v is None:
+                    study.tell(t, state=optuna.trial.TrialState.FAIL)
+                else:
+                    study.tell(t, v)
+                tr.genomes.append(g)
+                tr.observed.append(v)
+            tr.plan_seconds += time.perf_counter() - t0
+        return tr
+
+    return run
+
+
+def search_natsel(overrides: dict[str, Any]) -> Callable[[Objective, int], Trace]:
+    """natsel.evolve itself (through the Python API), with ``evolution:`` overrides."""
+
+    def run(obj: Objective, budget: int) -> Trace:
+        evo = {"population": 20, **overrides}
+        evo["population"] = min(evo["population"], budget)  # only matters for smoke runs below 20 trials
+        keras = obj.natsel_keras() if isinstance(obj, KerasObjective) else None
+        cfg = natsel_config(obj.problem.name, obj.problem.space, obj.seed, evo, keras)
+        # elites are cached, not trained: enough generations for ``budget`` trained trials (+3 for other
+        # cache hits on the pure-Python problems; none on Keras, where a trial is expensive)
+        new_per_generation = cfg.ga.population - cfg.ga.n_elites()
+        cfg.generations = math.ceil(budget / new_per_generation) + (0 if keras else 3)
+        spent = [0.0, 0.0]
+        original = _evolve._plan
+
+        def timed(*args: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return original(*args)
+            finally:
+                spent[0] += time.perf_counter() - t0
+                spent[1] = max(spent[1], time.perf_counter() - t0)
+
+        _evolve._plan = timed
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                natsel.evolve(cfg, run_dir=Path(tmp) / "run", progress=False, plots=False)
+                trials = sorted(natsel.load_run(Path(tmp) / "run").trials, key=lambda t: t["id"])
+        finally:
+            _evolve._plan = original
+        trained = [t for t in trials if t["status"] not in ("cached", "pending")][:budget]
+        return Trace([t["genome"] for t in trained], [t["fitness"] for t in trained], spent[0], spent[1])
+
+    return run
+
+
+def search_proto(population: int, settings: dict[str, Any]) -> Callable[[Objective, int], Trace]:
+    """A natsel-like loop around a prototype ``plan``: plan generation g, evaluate it, append."""
+    plan = make_strategy(**settings)
+
+    def run(obj: Objective, budget: int) -> Trace:
+        space, tr = obj.space, Trace()
+        trials: list[dict[str, Any]] = []
+        keys: set[str] = set()
+        g = 0
+        while len(tr.genomes) < budget:
+            rng = np.random.default_rng([obj.seed, g])
+            t0 = time.perf_counter()
+            planned = plan(g, trials, space, rng, keys.__contains__, population, True)
+            tr.plan_seconds += time.perf_counter() - t0
+            tr.plan_max = max(tr.plan_max, time.perf_counter() - t0)
+            if not planned:
+                break
+            genomes = [p.genome for p in planned][: budget - len(tr.genomes)]
+            values = obj(genomes)
+            for genome, v in zip(genomes, values, strict=True):
+                keys.add(space.key(genome))
+                trials.append({"generation": g, "genome": genome, "fitness": v, "status": "ok" if v is not None else "failed"})
+                tr.genomes.append(genome)
+                tr.observed.append(v)
+            g += 1
+        return tr
+
+    return run
+
+
+def searchers() -> dict[str, Callable[[Objective, int], Trace]]:
+    out: dict[str, Callable[[Objective, int], Trace]] = {
+        "random": search_random, "tpe": search_optuna("tpe"), "nsga2": search_optuna("nsga2")}
+    out.update({name: search_natsel(o) for name, o in NATSEL_VARIANTS.items()})
+    out.update({name: search_proto(p, s) for name, (p, s) in PROTO_VARIANTS.items()})
+    return out
+
+
+# --- Keras ---------------------------------------------------------------------------------------
+
+NS_SPACE: dict[str, Any] = {  # configs/naturalselection.yaml: NaturalSelection's 15 genes + learning rate
+    "optimizer": ["adamax", "adam", "nadam"],
+    "hidden_activation": ["relu", "elu"],
+    "batch_size": [16, 32, 64],
+    "initializer": ["lecun_uniform", "lecun_normal", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal"],
+    "input_dropout": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5],
+    "neurons": {"repeat": 5, "choices": [0, 16, 32, 64, 128, 256, 512, 1024]},
+    "dropout": {"repeat": 5, "choices": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]},
+    "learning_rate": {"low": 1e-4, "high": 1e-1, "log": True},
+}
+
+
+@dataclass(frozen=True)
+class KerasProblem:
+    name: str
+    data: dict[str, Any]
+    space: dict[str, Any]
+    training: dict[str, Any]
+
+
+KERAS_PROBLEMS = {
+    "keras-digits": KerasProblem("keras-digits", {"source": "digits", "validation": 0.2, "test": 0.2}, NS_SPACE,
+                                 {"max_epochs": 5, "patience": 2, "max_training_time": 60, "metric": "accuracy"}),
+    "keras-breast_cancer": KerasProblem(
+        "keras-breast_cancer", {"source": "breast_cancer", "validation": 0.25, "test": 0.2}, NS_SPACE,
+        {"max_epochs": 10, "patience": 3, "max_training_time": 60, "metric": "accuracy"}),
+}
+
+
+class KerasObjective(Objective):
+    """Trains with natsel's own worker-side code (a LocalPool of 2 spawned workers): no TensorFlow here."""
+
+    parallel = 2
+
+    def __init__(self, problem: KerasProblem, seed: int) -> None:
+        from natsel._data import load_dataset
+        from natsel.executors import LocalPool
+
+        self.problem, self.seed = problem, seed
+        cfg = natsel_config(problem.name, problem.space, seed, {}, self.natsel_keras())
+        self.space = cfg.space
+        payload = load_dataset(cfg.data, cfg.base_dir, cfg.seed, cfg.training.task).search_payload()
+        spec = _evolve.objective_spec(cfg)
+        self.pool = LocalPool(spec, payload, workers=self.parallel,
+                              hard_limit=cfg.training.max_training_time + cfg.training.grace)
+        self.next_id = 0
+
+    def natsel_keras(self) -> dict[str, Any]:
+        return {"data": self.problem.data, "training": self.problem.training, "workers": self.parallel}
+
+    def __call__(self, genomes: list[dict[str, Any]]) -> list[float | None]:
+        from natsel.executors import Task
+
+        tasks = []
+        for g in genomes:
+            key = self.space.key(g)
+            tasks.append(Task(self.next_id, dict(g), key, trial_seed(self.seed, key)))
+            self.next_id += 1
+        got = {r.trial_id: r.fitness for r in self.pool.run(tasks)}
+        return [got.get(t.trial_id) for t in tasks]
+
+    def clean(self, genome: dict[str, Any]) -> float:
+        raise NotImplementedError  # Keras: the observed validation score is reported
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+# --- reporting -----------------------------------------------------------------------------------
+
+
+def best_at(obj_clean: Callable[[dict[str, Any]], float] | None, tr: Trace, budget: int) -> float | None:
+    pairs = [(v, i) for i, v in enumerate(tr.observed[:budget]) if v is not None and math.isfinite(v)]
+    if not pairs:
+        return None
+    v, i = max(pairs, key=lambda p: (p[0], -p[1]))
+    return obj_clean(tr.genomes[i]) if obj_clean is not None else v
+
+
+def stats(values: list[float]) -> tuple[float, float]:
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else 0.0
+
+
+def verdict(a: tuple[float, float], b: tuple[float, float]) -> str:
+    diff, se = a[0] - b[0], math.hypot(a[1], b[1])
+    return "tie" if abs(diff) <= se else ("win" if diff > 0 else "loss")
+
+
+def report(results: dict[str, Any], names: list[str], budgets: list[int]) -> list[str]:
+    lines: list[str] = []
+    subjects = [n for n in names if n not in PEERS]
+    peers = [p for p in PEERS if p in names]
+    tally: dict[str, dict[str, Any]] = {s: {"win": 0, "tie": 0, "loss": 0, "holds": 0, "beats": 0} for s in subjects}
+    for prob, per in results["problems"].items():
+        n_seeds = len(next(iter(per.values())))
+        what = "validation accuracy" if prob.startswith("keras-") else "optimum 1.0"
+        lines.append(f"\n{prob}  ({what}; {n_seeds} seeds; mean best ± s.e.; ratio = natsel's regret / the peer's, "
+                     "regret = 1 - best)")
+        head = f"{'budget':>6} " + " ".join(f"{n:>15}" for n in names)
+        lines.append(head)
+        verdicts: dict[str, list[str]] = {s: [] for s in subjects}
+        for b in budgets:
+            st = {n: stats([r["best"][str(b)] for r in per[n] if r["best"].get(str(b)) is not None]) for n in names}
+            lines.append(f"{b:>6} " + " ".join(f"{st[n][0]:>8.4f} ±{st[n][1]:.4f}" for n in names))
+            for s in subjects:
+                ratios = []
+                for p in peers:
+                    ratio = (1 - st[s][0]) / (1 - st[p][0]) if st[p][0] < 1 else math.inf
+                    ratios.append(f"{p} {ratio:.2f}")
+                v = verdict(st[s], st["tpe"]) if "tpe" in st else "-"
+                verdicts[s].append(v)
+                if v in tally[s]:
+                    tally[s][v] += 1
+                lines.append(f"{'':>6}   {s}: regret ratio vs " + ", ".join(ratios) + f"; vs tpe: {v}")
+        for s in subjects:
+            if "tpe" in names and "loss" not in verdicts[s]:
+                tally[s]["holds"] += 1
+                tally[s]["beats"] += "win" in verdicts[s]
+    lines.append("\nplanning seconds per trial (mean over runs, at the largest budget):")
+    for n in names:
+        sec = [r["plan_per_trial"] for per in results["problems"].values() for r in per[n]]
+        worst = [r["plan_last_gen"] for per in results["problems"].values() for r in per[n] if r.get("plan_last_gen")]
+        extra = f"; slowest generation {max(worst):.3f} s" if worst else ""
+        lines.append(f"  {n:>12}: {np.mean(sec) * 1e3:8.2f} ms{extra}")
+    if "tpe" in names:
+        lines.append("\nagainst TPE (tie: within one standard error of the difference), per problem x budget:")
+        for s in subjects:
+            t = tally[s]
+            lines.append(f"  {s:>12}: {t['win']} wins / {t['tie']} ties / {t['loss']} losses; "
+                         f"problems held (no loss at any budget) {t['holds']}/{len(results['problems'])}, "
+                         f"beaten (held, >= 1 win) {t['beats']}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="5 seeds, budgets up to 100")
+    ap.add_argument("--problems", default=None, help="comma-separated (default: all pure-Python problems)")
+    ap.add_argument("--searchers", default=None, help="comma-separated: " + ", ".join(searchers()))
+    ap.add_argument("--seeds", type=int, default=None, help="how many seeds (default 10; --quick 5; --keras 3)")
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds run from here (a held-out check: 10)")
+    ap.add_argument("--budgets", default=None, help="comma-separated evaluation budgets")
+    ap.add_argument("--keras", action="store_true", help="the two Keras searches (40 trials, 3 seeds)")
+    ap.add_argument("--out", default=None, help="write every run's results as JSON")
+    ap.add_argument("--report", nargs="+", default=None, metavar="JSON",
+                    help="print the tables from saved --out files (merged by problem and searcher; same seeds and budgets)")
+    a = ap.parse_args(argv)
+    if a.report:
+        merged: dict[str, Any] = {"problems": {}}
+        for path in a.report:
+            part = json.loads(Path(path).read_text(encoding="utf-8"))
+            merged["budgets"], merged["seeds"] = part["budgets"], part["seeds"]
+            merged["first_seed"] = part.get("first_seed", 0)
+            for prob, per in part["problems"].items():  # later files add (or replace) searchers
+                merged["problems"].setdefault(prob, {}).update(per)
+        names = list(next(iter(merged["problems"].values())))
+        print("\n".join(report(merged, names, merged["budgets"])))
+        first = merged["first_seed"]
+        print(f"\n(seeds {first}..{first + merged['seeds'] - 1}; from {', '.join(a.report)})")
+        return 0
+    if a.keras:
+        problems: dict[str, Any] = dict(KERAS_PROBLEMS)
+        budgets, seeds = [40], 3
+    else:
+        problems = dict(PROBLEMS)
+        budgets, seeds = ([25, 50, 100], 5) if a.quick else ([25, 50, 100, 300], 10)
+    if a.problems:
+        problems = {p: problems[p] for p in a.problems.split(",")}
+    budgets = [int(b) for b in a.budgets.split(",")] if a.budgets else budgets
+    seeds = a.seeds or seeds
+    table = searchers()
+    names = a.searchers.split(",") if a.searchers else DEFAULT_SEARCHERS
+    for n in names:
+        if n not in table:
+            ap.error(f"unknown searcher {n!r} (known: {', '.join(table)})")
+    results: dict[str, Any] = {"budgets": budgets, "seeds": seeds, "first_seed": a.first_seed, "problems": {}}
+    top = max(budgets)
+    t_start = time.time()
+    for pname, prob in problems.items():
+        per: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+        for seed in range(a.first_seed, a.first_seed + seeds):
+            obj: Objective = KerasObjective(prob, seed) if a.keras else Objective(prob, seed)
+            try:
+                for n in names:
+                    t0 = time.perf_counter()
+                    tr = table[n](obj, top)
+                    clean = None if a.keras else obj.clean
+                    per[n].append({"seed": seed, "evaluations": len(tr.genomes),
+                                   "best": {str(b): best_at(clean, tr, b) for b in budgets},
+                                   "plan_per_trial": tr.plan_seconds / max(1, len(tr.genomes)),
+                                   "plan_last_gen": tr.plan_max,
+                                   "seconds": time.perf_counter() - t0})
+                    print(f"[{time.time() - t_start:6.0f}s] {pname} seed {seed} {n}: "
+                          f"best@{top} {per[n][-1]['best'][str(top)]} ({len(tr.genomes)} evals, "
+                          f"{per[n][-1]['seconds']:.1f}s)", file=sys.stderr, flush=True)
+            finally:
+                obj.close()
+        results["problems"][pname] = per
+    lines = report(results, names, budgets)
+    print("\n".join(lines))
+    print(f"\n(seeds {a.first_seed}..{a.first_seed + seeds - 1}; {time.time() - t_start:.0f} s)")
+    if a.out:
+        Path(a.out).write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
