@@ -5,7 +5,7 @@
     PYTHONPATH=$PWD python bench/search.py --keras    # the two Keras searches, 40 trials, 3 seeds
 
 Options: ``--problems a,b``, ``--searchers a,b`` (peers: random, tpe, nsga2; natsel GA variants:
-``NATSEL_VARIANTS``; prototypes from bench/strategies.py: ``PROTO_VARIANTS``), ``--seeds N``,
+``NATSEL_VARIANTS``: natsel's strategies and settings), ``--seeds N``,
 ``--first-seed S`` (seeds S..S+N-1; 10 gives a held-out check of settings tuned on seeds 0-9),
 ``--budgets 25,50``, ``--out results.json``, ``--report a.json b.json`` (print the tables of saved runs,
 merged by problem and searcher: a long run can be split under a time limit).
@@ -21,7 +21,7 @@ as its best by observed fitness (the same thing on every problem but ``noisy``).
 Tie: |mean_a - mean_TPE| <= sqrt(se_a**2 + se_TPE**2) (one standard error of the difference);
 win / loss: further above / below. A problem "holds" when no budget is a loss; "beats" when it holds
 and at least one budget is a win. Planning time: seconds spent choosing genomes, per trial (natsel:
-``_plan``; Optuna: ask + suggest + tell; prototypes: ``plan``).
+``Loop.plan``; Optuna: ask + suggest + tell).
 
 Keras (``--keras``): digits with NaturalSelection's 15 genes + learning rate, and breast_cancer (binary)
 with the same space; the observed validation accuracy is reported. natsel's GA runs through
@@ -39,7 +39,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,39 +49,26 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from problems import PROBLEMS  # noqa: E402
-from strategies import make_strategy  # noqa: E402
 
 import natsel  # noqa: E402
 import natsel._evolve as _evolve  # noqa: E402
 from natsel._evolve import trial_seed  # noqa: E402
 from natsel._space import Choice, Fixed, FloatRange, IntRange, SearchSpace  # noqa: E402
 
-#: natsel GA variants: name -> overrides of the config's ``evolution:`` (population 20 unless given).
-#: A new natsel strategy is one more line, e.g. ``"ga-surrogate": {"strategy": "surrogate"}``.
+#: natsel strategies and settings: name -> config overrides (``strategy`` and ``evolution`` keys).
+#: A new natsel strategy or setting is one more line.
 NATSEL_VARIANTS: dict[str, dict[str, Any]] = {
-    "ga": {},
-    "ga-p10-e25": {"population": 10, "elitism": 0.25},
-}
-#: Prototype strategies from bench/strategies.py: name -> (population, SurrogateSettings overrides).
-#: Measured and kept for comparison (see the module docstring of strategies.py for the knobs).
-PROTO_VARIANTS: dict[str, tuple[int, dict[str, Any]]] = {
-    "surrogate": (10, {}),  # ExtraTrees-ranked (mu + lambda) GA: the candidate default
-    "surrogate-s10": (10, {"sigma_min": 0.1}),  # smaller smallest step: stuck on multimodal at 300
-    "surrogate-none": (10, {"model": "none"}),  # ablation: the same breeding, children not ranked
-    "surrogate-tpe": (10, {"model": "tpe"}),  # density-ratio ranking: collapses onto the first good region
-    "surrogate-both": (10, {"model": "both"}),
-    "surrogate-m1g": (10, {"mutation_rate": None, "sigma_min": 0.02}),  # natsel's 1/genes mutation, adaptive step
-    "surrogate-p6": (6, {}),
-    "surrogate-p5": (5, {}),
-    "surrogate-p5-i10": (5, {"initial": 10}),  # 10 random genomes first, then generations of 5: the best measured
-    "surrogate-c8": (10, {"candidates": 8}),
-    "surrogate-k0": (10, {"kappa": 0.0}),  # trees' mean only, no spread bonus: much worse
-    "surrogate-x30": (10, {"explore": 0.3}),
-    "surrogate-r20": (10, {"random_share": 0.2}),
-    "surrogate-par50": (10, {"parents": 0.5}),
+    "surrogate": {},  # natsel's default: the surrogate strategy, population 10
+    "ga": {"strategy": "genetic", "evolution": {"population": 20}},  # NaturalSelection's GA (natsel 0.1 default)
+    "ga-p10-e25": {"strategy": "genetic", "evolution": {"population": 10, "elitism": 0.25}},
+    "surrogate-none": {"strategy": {"name": "surrogate", "model": "none"}},  # ablation: children not ranked
+    "surrogate-k0": {"strategy": {"name": "surrogate", "kappa": 0.0}},  # the trees' mean only, no spread bonus
+    "surrogate-p20": {"evolution": {"population": 20}},
+    "pso": {"strategy": {"name": "pso", "iterations": 30}, "evolution": {"population": 10}},
+    "natsel-random": {"strategy": "random", "evolution": {"population": 10}},
 }
 PEERS = ["random", "tpe", "nsga2"]
-DEFAULT_SEARCHERS = PEERS + list(NATSEL_VARIANTS) + ["surrogate"]
+DEFAULT_SEARCHERS = PEERS + ["surrogate", "ga", "pso"]
 
 
 @dataclass
@@ -116,10 +103,10 @@ class Objective:
         return None
 
 
-def natsel_config(name: str, space: dict[str, Any], seed: int, evolution: dict[str, Any],
+def natsel_config(name: str, space: dict[str, Any], seed: int, overrides: dict[str, Any],
                   keras: dict[str, Any] | None = None) -> natsel.Config:
     doc: dict[str, Any] = {"name": "bench", "seed": seed, "direction": "maximize", "workers": 0,
-                           "evolution": evolution, "space": space}
+                           "space": space, **overrides}
     if keras is None:
         doc["fitness"] = f"problems:{name}"
     else:
@@ -199,67 +186,36 @@ def search_optuna(kind: str) -> Callable[[Objective, int], Trace]:
 
 
 def search_natsel(overrides: dict[str, Any]) -> Callable[[Objective, int], Trace]:
-    """natsel.evolve itself (through the Python API), with ``evolution:`` overrides."""
+    """natsel.evolve itself (through the Python API), with config overrides (strategy, evolution)."""
 
     def run(obj: Objective, budget: int) -> Trace:
-        evo = {"population": 20, **overrides}
-        evo["population"] = min(evo["population"], budget)  # only matters for smoke runs below 20 trials
         keras = obj.natsel_keras() if isinstance(obj, KerasObjective) else None
-        cfg = natsel_config(obj.problem.name, obj.problem.space, obj.seed, evo, keras)
-        # elites are cached, not trained: enough generations for ``budget`` trained trials (+3 for other
-        # cache hits on the pure-Python problems; none on Keras, where a trial is expensive)
-        new_per_generation = cfg.ga.population - cfg.ga.n_elites()
+        cfg = natsel_config(obj.problem.name, obj.problem.space, obj.seed, overrides, keras)
+        if cfg.ga.population > budget:  # only matters for smoke runs below one population of trials
+            cfg.ga = replace(cfg.ga, population=budget)
+        # cache hits (the GA's elites) are not trained: enough generations for ``budget`` trained trials
+        new_per_generation = cfg.ga.population - (cfg.ga.n_elites() if cfg.strategy == "genetic" else 0)
         cfg.generations = math.ceil(budget / new_per_generation) + (0 if keras else 3)
         spent = [0.0, 0.0]
-        original = _evolve._plan
+        original = _evolve.Loop.plan
 
-        def timed(*args: Any) -> Any:
+        def timed(self: Any, g: int) -> Any:
             t0 = time.perf_counter()
             try:
-                return original(*args)
+                return original(self, g)
             finally:
                 spent[0] += time.perf_counter() - t0
                 spent[1] = max(spent[1], time.perf_counter() - t0)
 
-        _evolve._plan = timed
+        _evolve.Loop.plan = timed  # type: ignore[method-assign]
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 natsel.evolve(cfg, run_dir=Path(tmp) / "run", progress=False, plots=False)
                 trials = sorted(natsel.load_run(Path(tmp) / "run").trials, key=lambda t: t["id"])
         finally:
-            _evolve._plan = original
+            _evolve.Loop.plan = original  # type: ignore[method-assign]
         trained = [t for t in trials if t["status"] not in ("cached", "pending")][:budget]
         return Trace([t["genome"] for t in trained], [t["fitness"] for t in trained], spent[0], spent[1])
-
-    return run
-
-
-def search_proto(population: int, settings: dict[str, Any]) -> Callable[[Objective, int], Trace]:
-    """A natsel-like loop around a prototype ``plan``: plan generation g, evaluate it, append."""
-    plan = make_strategy(**settings)
-
-    def run(obj: Objective, budget: int) -> Trace:
-        space, tr = obj.space, Trace()
-        trials: list[dict[str, Any]] = []
-        keys: set[str] = set()
-        g = 0
-        while len(tr.genomes) < budget:
-            rng = np.random.default_rng([obj.seed, g])
-            t0 = time.perf_counter()
-            planned = plan(g, trials, space, rng, keys.__contains__, population, True)
-            tr.plan_seconds += time.perf_counter() - t0
-            tr.plan_max = max(tr.plan_max, time.perf_counter() - t0)
-            if not planned:
-                break
-            genomes = [p.genome for p in planned][: budget - len(tr.genomes)]
-            values = obj(genomes)
-            for genome, v in zip(genomes, values, strict=True):
-                keys.add(space.key(genome))
-                trials.append({"generation": g, "genome": genome, "fitness": v, "status": "ok" if v is not None else "failed"})
-                tr.genomes.append(genome)
-                tr.observed.append(v)
-            g += 1
-        return tr
 
     return run
 
@@ -268,7 +224,6 @@ def searchers() -> dict[str, Callable[[Objective, int], Trace]]:
     out: dict[str, Callable[[Objective, int], Trace]] = {
         "random": search_random, "tpe": search_optuna("tpe"), "nsga2": search_optuna("nsga2")}
     out.update({name: search_natsel(o) for name, o in NATSEL_VARIANTS.items()})
-    out.update({name: search_proto(p, s) for name, (p, s) in PROTO_VARIANTS.items()})
     return out
 
 
@@ -309,14 +264,14 @@ class KerasObjective(Objective):
     parallel = 2
 
     def __init__(self, problem: KerasProblem, seed: int) -> None:
-        from natsel._data import load_dataset
+        from natsel import objectives
         from natsel.executors import LocalPool
 
         self.problem, self.seed = problem, seed
         cfg = natsel_config(problem.name, problem.space, seed, {}, self.natsel_keras())
         self.space = cfg.space
-        payload = load_dataset(cfg.data, cfg.base_dir, cfg.seed, cfg.training.task).search_payload()
-        spec = _evolve.objective_spec(cfg)
+        prepared = objectives.get("keras").prepare(cfg)
+        spec, payload = prepared.spec, prepared.payload
         self.pool = LocalPool(spec, payload, workers=self.parallel,
                               hard_limit=cfg.training.max_training_time + cfg.training.grace)
         self.next_id = 0

@@ -56,6 +56,8 @@ TRAINING_KEYS = {
 }
 EXECUTOR_KEYS = {"type", "scheduler", "retries", "gpu", "timeout", "security"}
 SECURITY_KEYS = {"ca_file", "cert", "key"}
+#: evolution: keys only the genetic strategy reads
+GA_ONLY = ("elitism", "breeding", "mutation", "mutation_factor", "crossover")
 GENE_KEYS = {"choices", "low", "high", "step", "log", "type", "value", "repeat", "digits", "when"}
 
 
@@ -274,7 +276,13 @@ def apply_run_settings(cfg: Config, meta: dict[str, Any], run_path: Path) -> Con
     if meta.get("task"):
         cfg.resolved_task = meta["task"]
     if "strategy" not in cfg.raw:  # a config that names none keeps the strategy its run was made with,
-        cfg.strategy = meta.get("strategy", "genetic")  # even after natsel's default changed
+        cfg.strategy = meta.get("strategy", "genetic")  # even after natsel's default changed (0.1: genetic)
+    evo = cfg.raw.get("evolution") if isinstance(cfg.raw.get("evolution"), dict) else {}
+    if "population" not in evo and "population" not in changed and meta.get("population"):
+        from dataclasses import replace  # likewise the population the run was made with (the default may differ)
+
+        cfg.ga = replace(cfg.ga, population=int(meta["population"]))
+        cfg.file_population = cfg.ga.population
     return cfg
 
 
@@ -390,10 +398,16 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
         ga["crossover"] = v.string(ev["crossover"], p + ("crossover",), set(CROSSOVERS))
     if "max_retries" in ev:
         ga["max_retries"] = v.number(ev["max_retries"], p + ("max_retries",), integer=True, low=0)
+    _parse_strategy(v, raw, cfg)
+    ga_only = [k for k in GA_ONLY if k in ev]
+    if ga_only and cfg.strategy != "genetic":
+        which = "the default strategy" if "strategy" not in raw else "strategy"
+        raise v.err(p + (ga_only[0],), f"evolution.{ga_only[0]} is a rate of the genetic strategy, which {which} "
+                                       f"({cfg.strategy}) does not use; add 'strategy: genetic' to use it")
+    ga.setdefault("population", strategies.get(cfg.strategy).default_population)
     cfg.ga = GASettings(**ga)
     cfg.file_population = cfg.ga.population
     _parse_fidelity(v, raw, cfg)
-    _parse_strategy(v, raw, cfg)
     if cfg.fidelity is not None and not strategies.get(cfg.strategy).supports_fidelity:
         raise v.err(("fidelity",), f"the {cfg.strategy} strategy does not plan rungs of budgets; "
                                    "use fidelity: with the genetic or random strategy")

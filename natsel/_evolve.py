@@ -215,7 +215,7 @@ class Loop:
         """Run generations until ``cfg.generations``; returns the run's final status."""
         cfg, store = self.cfg, self.store
         start = first_unfinished(store, self)
-        status = "finished"
+        status, stopped_at = "finished", start
         self.callbacks.start(cfg.generations, start)
         try:
             best: float | None = (store.read_json("best.json") or {}).get("fitness")
@@ -223,7 +223,7 @@ class Loop:
                 if not store.generation(g):
                     planned = self.plan(g)
                     if planned is None:
-                        status = "exhausted"
+                        status, stopped_at = "exhausted", g
                         break
                     store.add_planned(g, planned, self.rungs[0] if self.rungs else FULL_BUDGET)
                 self.run_generation(g, best)
@@ -244,8 +244,9 @@ class Loop:
             meta.update(status="failed", error=f"no trial succeeded; most common error: {counts['common_error']}")
         store.update_meta(**meta)
         if status == "exhausted":
-            print(f"natsel: search space exhausted after generation {store.last_generation()}: "
-                  f"every genome the {cfg.strategy} strategy could reach was already evaluated", file=sys.stderr)
+            print(f"natsel: search space exhausted: generation {stopped_at} would hold no new genome (every genome "
+                  f"the {cfg.strategy} strategy could reach was already evaluated, here or in the shared cache)",
+                  file=sys.stderr)
         store.close()
         return str(meta["status"])
 

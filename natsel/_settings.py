@@ -95,7 +95,7 @@ class Config:
     data: dict[str, Any] | None = None
     training: Training = field(default_factory=Training)
     ga: GASettings = field(default_factory=GASettings)
-    strategy: str = "genetic"  # a name registered in natsel.strategies
+    strategy: str = "surrogate"  # a name registered in natsel.strategies (natsel.strategies.DEFAULT)
     strategy_options: dict[str, Any] = field(default_factory=dict)
     generations: int = 10
     objective: str = "python"  # the objective family (natsel.objectives), chosen when the config is read

@@ -12,9 +12,10 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
 from problems import PROBLEMS  # noqa: E402
-from strategies import make_strategy  # noqa: E402
 
 import natsel  # noqa: E402
+from natsel._trial import Direction  # noqa: E402
+from natsel.strategies import PlanContext, SurrogateStrategy  # noqa: E402
 
 
 def _space(name: str) -> natsel.SearchSpace:
@@ -53,26 +54,29 @@ def test_conditional_genes_of_a_disabled_layer_do_not_matter() -> None:
     assert prob.clean({**off, "neurons2": 512, "dropout2": 0.5}) == prob.clean(off)
 
 
-def _run(plan, space, f, seed: int, generations: int, population: int) -> list[dict]:
+def _run(strategy, space, f, seed: int, generations: int, population: int) -> list[dict]:
+    """The loop's part around a strategy: plan generation g from the trials so far, score it, append."""
     trials: list[dict] = []
     keys: set[str] = set()
     for g in range(generations):
-        planned = plan(g, trials, space, np.random.default_rng([seed, g]), keys.__contains__, population, True)
-        genomes = [p.genome for p in planned]
+        ctx = PlanContext(g, space, population, Direction(True), list(trials), keys.__contains__,
+                          np.random.default_rng([seed, g]))
+        genomes = [p.genome for p in strategy.plan(ctx)]
         new = [space.key(x) for x in genomes]
         assert len(set(new)) == len(new) == population  # distinct
         assert not keys & set(new)  # never an evaluated genome
         for x, k in zip(genomes, new, strict=True):
             keys.add(k)
-            trials.append({"generation": g, "genome": x, "fitness": f(x), "status": "ok"})
+            trials.append({"id": len(trials), "generation": g, "slot": len(trials), "key": k, "genome": x,
+                           "fitness": f(x), "status": "ok", "budget": "full"})
     return trials
 
 
-@pytest.mark.parametrize("model", ["trees", "tpe", "none"])
+@pytest.mark.parametrize("model", ["trees", "none"])
 def test_surrogate_plans_new_distinct_genomes_from_trials_and_rng_only(model: str) -> None:
     space, f = _space("interaction"), PROBLEMS["interaction"].clean
-    a = _run(make_strategy(model=model), space, f, seed=3, generations=4, population=6)
-    b = _run(make_strategy(model=model), space, f, seed=3, generations=4, population=6)
+    a = _run(SurrogateStrategy({"model": model}), space, f, seed=3, generations=4, population=6)
+    b = _run(SurrogateStrategy({"model": model}), space, f, seed=3, generations=4, population=6)
     assert [t["genome"] for t in a] == [t["genome"] for t in b]
     assert all(space.invalid_genes(t["genome"]) == [] for t in a)
 
@@ -80,19 +84,13 @@ def test_surrogate_plans_new_distinct_genomes_from_trials_and_rng_only(model: st
 def test_surrogate_ignores_failed_trials_and_does_not_replan_known_ones() -> None:
     space = _space("separable")
     rng = np.random.default_rng(0)
-    trials = [{"generation": 0, "genome": space.sample(rng), "fitness": None if i % 3 == 0 else float(i),
-               "status": "failed" if i % 3 == 0 else "ok"} for i in range(12)]
-    known = {space.key(t["genome"]) for t in trials}
-    planned = make_strategy()(1, trials, space, np.random.default_rng([0, 1]), known.__contains__, 8, True)
-    assert len(planned) == 8
+    trials = []
+    for i in range(12):
+        g = space.sample(rng)
+        trials.append({"id": i, "generation": 0, "slot": i, "key": space.key(g), "genome": g, "budget": "full",
+                       "fitness": None if i % 3 == 0 else float(i), "status": "failed" if i % 3 == 0 else "ok"})
+    known = {t["key"] for t in trials}
+    ctx = PlanContext(1, space, 8, Direction(True), trials, known.__contains__, np.random.default_rng([0, 1]))
+    planned = SurrogateStrategy().plan(ctx)
+    assert planned is not None and len(planned) == 8
     assert not known & {space.key(p.genome) for p in planned}
-
-
-def test_surrogate_initial_sets_the_size_of_generation_zero_only() -> None:
-    space = _space("multimodal")
-    plan = make_strategy(initial=10)
-    first = plan(0, [], space, np.random.default_rng([1, 0]), lambda k: False, 5, True)
-    assert len({space.key(p.genome) for p in first}) == 10
-    trials = [{"generation": 0, "genome": p.genome, "fitness": 0.1 * i, "status": "ok"} for i, p in enumerate(first)]
-    known = {space.key(t["genome"]) for t in trials}
-    assert len(plan(1, trials, space, np.random.default_rng([1, 1]), known.__contains__, 5, True)) == 5

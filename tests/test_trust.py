@@ -219,6 +219,7 @@ def test_a_run_served_entirely_from_the_shared_cache_has_a_best_a_leaderboard_an
     fitness: helpers:counted_mixed
     workers: 0
     cache: shared.sqlite
+    strategy: genetic  # plans known genomes when nothing new is left (then served from the cache)
     evolution: {population: 4, generations: 1}
     space:
       activation: [elu, relu]
@@ -238,10 +239,10 @@ def test_a_run_served_entirely_from_the_shared_cache_has_a_best_a_leaderboard_an
 
 
 def test_copies_of_a_trial_in_the_same_run_are_not_counted_twice(write_config, tmp_path):
-    run = natsel.evolve(natsel.load_config(write_config(MIXED.format(name="m", fitness="counted_mixed",
-                                                                     population=6, generations=4))),
-                        tmp_path / "run", progress=False)
-    assert any(t["status"] == "cached" for t in run.trials)  # elites are copies
+    cfg = write_config(MIXED.format(name="m", fitness="counted_mixed", population=6, generations=4)
+                       + "strategy: genetic\n")
+    run = natsel.evolve(natsel.load_config(cfg), tmp_path / "run", progress=False)
+    assert any(t["status"] == "cached" for t in run.trials)  # the genetic strategy's elites are copies
     keys = [r["key"] for r in run.leaderboard()]
     assert len(keys) == len(set(keys)) == len({t["key"] for t in run.trials})
 
@@ -556,6 +557,7 @@ def test_failures_served_from_the_shared_cache_still_fail_loudly(write_config, t
     fitness: helpers:misbehave
     workers: 0
     cache: shared.sqlite
+    strategy: genetic
     evolution: {population: 3, generations: 1}
     space:
       mode: raise

@@ -20,8 +20,11 @@ from natsel.strategies._base import PlanContext, Planned, Strategy
 from natsel.strategies.genetic import GeneticStrategy
 from natsel.strategies.pso import PSOStrategy
 from natsel.strategies.random import RandomStrategy
+from natsel.strategies.surrogate import SurrogateStrategy
 
 _REGISTRY: dict[str, type[Strategy]] = {}
+#: the strategy of a config that names none
+DEFAULT = "surrogate"
 
 
 def register(cls: type[Strategy]) -> type[Strategy]:
@@ -41,6 +44,7 @@ def names() -> list[str]:
 
 register(GeneticStrategy)
 register(RandomStrategy)
+register(SurrogateStrategy)
 register(PSOStrategy)
 
-__all__ = ["GeneticStrategy", "PSOStrategy", "PlanContext", "Planned", "RandomStrategy", "Strategy", "get", "names", "register"]
+__all__ = ["GeneticStrategy", "PSOStrategy", "PlanContext", "Planned", "RandomStrategy", "Strategy", "SurrogateStrategy", "get", "names", "register"]

@@ -100,6 +100,8 @@ class Strategy(ABC):
     options_schema: ClassVar[Mapping[str, type]] = {}
     #: plans generations whose genomes are trained in rungs of budgets (``fidelity:``)
     supports_fidelity: ClassVar[bool] = True
+    #: the population when the config's ``evolution:`` gives none
+    default_population: ClassVar[int] = 20
 
     def __init__(self, options: Mapping[str, Any] | None = None, settings: Any = None) -> None:
         self.options = dict(options or {})

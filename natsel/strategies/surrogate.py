@@ -1,0 +1,228 @@
+"""The default strategy: a (mu + lambda) genetic algorithm whose children are screened by a model.
+
+Per generation (measured against Optuna's TPE in ``bench/search.py``; docs/genetic.md has the table):
+
+1. generation 0, or while fewer than two trials have a score: random genomes;
+2. parents come from **every** genome evaluated so far (mu + lambda), drawn by linear ranking among
+   the best ``parents`` share (at least 4);
+3. each slot breeds its own brood of ``candidates`` children with natsel's operators: uniform
+   crossover with probability ``breeding`` (else a copy of one parent), then each gene mutated with
+   probability ``mutation_rate`` (at least one gene): a numeric gene by a Gaussian step in its
+   [0, 1] encoding (the spread of the best trials, clipped to [0.2, 0.25]), a categorical gene to
+   another value; ``random_share`` of the children are sampled afresh;
+4. an ExtraTrees model fitted on every trial so far ranks each brood by predicted fitness plus
+   ``kappa`` times the spread across its trees (optimism where the model is unsure), and the slot
+   trains its best child; ``explore`` of the slots take a random child of their brood instead.
+
+Determinism: everything is drawn from the generation's ``rng(seed, g)`` and fitted on the stored
+trials in id order (the trees get a seed from that rng and run single-threaded), so the plan never
+depends on the number of workers or the order results arrived in, and a resume plans the same.
+With budgets (``fidelity:``) the model learns a genome's rank (highest budget reached, then score)
+instead of its score, so scores at different budgets are never mixed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from natsel._space import Choice, Gene, Genome, SearchSpace, canonical
+from natsel.strategies._base import PlanContext, Planned, Strategy
+from natsel.strategies.genetic import all_known, crossover_uniform, dedupe, mutate
+
+DEFAULTS: dict[str, Any] = {
+    "candidates": 24,  # children bred per slot, before ranking
+    "parents": 0.3,  # share of the best evaluated genomes that breed
+    "breeding": 0.8,  # probability of crossover (else a mutated copy of one parent)
+    "mutation_rate": 0.3,  # per-gene mutation probability
+    "explore": 0.1,  # share of slots that take a random child of their brood
+    "random_share": 0.05,  # share of children sampled afresh (every region stays reachable)
+    "kappa": 1.0,  # ranking: predicted mean + kappa * spread across trees
+    "trees": 48,
+    "model": "trees",  # trees | none (unranked: the ablation the bench measures)
+    "max_retries": 25,
+}
+SIGMA = (0.2, 0.25)  # the mutation step's range in the encoded space
+
+
+def _genes(space: SearchSpace) -> list[Gene]:
+    return [g for g in space.genes if g.size > 1]
+
+
+def _encode(genome: Genome, genes: Sequence[Gene]) -> np.ndarray:
+    return np.array([g.index(genome[g.name]) if isinstance(g, Choice) else g.encode(genome[g.name]) for g in genes],
+                    dtype=float)
+
+
+def _mutate_gene(gene: Gene, value: Any, sigma: float, rng: np.random.Generator) -> Any:
+    if isinstance(gene, Choice):
+        return gene.mutate(value, rng)
+    u = gene.encode(value)
+    for _ in range(8):
+        new = gene.decode(u + float(rng.normal(0.0, sigma)))
+        if canonical(new) != canonical(value):
+            return new
+    return gene.mutate(value, rng)
+
+
+def _mutate(genome: Genome, genes: Sequence[Gene], sigmas: np.ndarray, rng: np.random.Generator,
+            rate: float) -> Genome:
+    child = dict(genome)
+    hit = rng.random(len(genes)) < rate
+    if not hit.any():
+        hit[int(rng.integers(len(genes)))] = True
+    for j in np.flatnonzero(hit):
+        child[genes[j].name] = _mutate_gene(genes[j], child[genes[j].name], float(sigmas[j]), rng)
+    return child
+
+
+def _trees_score(xc: np.ndarray, x: np.ndarray, y: np.ndarray, kappa: float, n_trees: int, seed: int) -> np.ndarray:
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    model = ExtraTreesRegressor(n_estimators=n_trees, min_samples_leaf=2, max_features=0.7, random_state=seed,
+                                n_jobs=1)
+    model.fit(x, y)
+    per_tree = np.stack([t.predict(xc) for t in model.estimators_])
+    return per_tree.mean(axis=0) + kappa * per_tree.std(axis=0)
+
+
+def evaluated(ctx: PlanContext) -> list[tuple[Genome, float]]:
+    """Every genome evaluated so far, once, with an oriented score (higher is better).
+
+    Without budgets: its fitness. With budgets: its rank by (highest budget reached, score there)."""
+    from natsel._trial import FULL_BUDGET, budget_rank
+
+    best: dict[str, dict[str, Any]] = {}
+    for t in ctx.history:
+        if ctx.direction.oriented(t["fitness"]) is None:
+            continue
+        b = best.get(t["key"])
+        if b is None or budget_rank(t.get("budget", FULL_BUDGET)) > budget_rank(b.get("budget", FULL_BUDGET)):
+            best[t["key"]] = t
+    rows = sorted(best.values(), key=lambda t: t["id"])
+    if all(t.get("budget", FULL_BUDGET) == FULL_BUDGET for t in rows):
+        return [(t["genome"], float(ctx.direction.oriented(t["fitness"]))) for t in rows]  # type: ignore[arg-type]
+    order = sorted(rows, key=lambda t: (budget_rank(t.get("budget", FULL_BUDGET)), ctx.direction.oriented(t["fitness"])))
+    rank = {t["key"]: float(i) for i, t in enumerate(order)}
+    return [(t["genome"], rank[t["key"]]) for t in rows]
+
+
+class SurrogateStrategy(Strategy):
+    """Surrogate-assisted (mu + lambda) evolution: natsel's default strategy."""
+
+    name = "surrogate"
+    default_population = 10  # many small generations beat few large ones at 40-300 trials (bench/search.py)
+    options_schema = {"candidates": int, "parents": float, "breeding": float, "mutation_rate": float,
+                      "explore": float, "random_share": float, "kappa": float, "trees": int, "model": str,
+                      "max_retries": int}
+
+    @classmethod
+    def check_options(cls, options: Any) -> None:
+        super().check_options(options)
+        if options.get("model", "trees") not in ("trees", "none"):
+            raise ValueError(f"option 'model' of strategy 'surrogate' must be trees or none, got {options['model']!r}")
+        for k in ("parents", "breeding", "mutation_rate", "explore", "random_share"):
+            if k in options and not 0 <= options[k] <= 1:
+                raise ValueError(f"option '{k}' of strategy 'surrogate' must be between 0 and 1, got {options[k]!r}")
+        for k in ("candidates", "trees"):
+            if k in options and options[k] < 1:
+                raise ValueError(f"option '{k}' of strategy 'surrogate' must be at least 1, got {options[k]!r}")
+
+    def plan(self, ctx: PlanContext) -> list[Planned] | None:
+        s = {**DEFAULTS, **self.options}
+        space, rng, population = ctx.space, ctx.rng, ctx.population
+        keys: set[str] = set()
+
+        def taken(genome: Genome) -> bool:
+            k = space.key(genome)
+            return k in keys or ctx.known(k)
+
+        scored = evaluated(ctx)
+        genes = _genes(space)
+        if ctx.generation == 0 or len(scored) < 2 or not genes:
+            out = self._random(ctx, taken, keys, s["max_retries"])
+        else:
+            out = self._bred(ctx, scored, genes, s, keys)
+            factor = 1.0 / max(1, len(space))
+            while len(out) < population:  # too few new candidates: natsel's mutate-then-resample
+                child, found = dedupe(mutate(scored[int(rng.integers(len(scored)))][0], space, factor, rng), taken,
+                                      space, factor, rng, s["max_retries"])
+                if not found:
+                    break
+                keys.add(space.key(child))
+                out.append(Planned(child, "mutation"))
+        if not out or all_known(out, space, ctx.known):
+            return None
+        return out
+
+    def _random(self, ctx: PlanContext, taken: Callable[[Genome], bool], keys: set[str],
+                retries: int) -> list[Planned]:
+        out = []
+        factor = 1.0 / max(1, len(ctx.space))
+        for i in range(ctx.population):
+            if i == 0 and ctx.generation == 0 and ctx.initial_genome is not None:
+                g, origin = ctx.space.complete(ctx.initial_genome, ctx.rng), "initial"
+            else:
+                g, origin = ctx.space.sample(ctx.rng), "random"
+            g, ok = dedupe(g, taken, ctx.space, factor, ctx.rng, retries)
+            if ok or i == 0:
+                keys.add(ctx.space.key(g))
+                out.append(Planned(g, origin))
+        return out
+
+    def _bred(self, ctx: PlanContext, scored: list[tuple[Genome, float]], genes: list[Gene], s: dict[str, Any],
+              keys: set[str]) -> list[Planned]:
+        space, rng, population = ctx.space, ctx.rng, ctx.population
+        x = np.stack([_encode(g, genes) for g, _ in scored])
+        y = np.array([f for _, f in scored])
+        order = np.argsort(-y, kind="stable")  # best first; ties: the earlier trial
+        n_par = min(len(scored), max(4, int(math.ceil(s["parents"] * len(scored)))))
+        parents = order[:n_par]
+        weights = np.arange(n_par, 0, -1, dtype=float)
+        weights /= weights.sum()
+        top = x[order[: max(2, int(math.ceil(0.2 * len(scored))))]]
+        sigmas = np.clip(top.std(axis=0), *SIGMA)
+        names = space.names
+
+        cands: list[Genome] = []
+        group: list[int] = []
+        ckeys: set[str] = set()
+        for i in range(s["candidates"] * population):
+            if rng.random() < s["random_share"]:
+                child = space.sample(rng)
+            else:
+                a = scored[int(parents[rng.choice(n_par, p=weights)])][0]
+                if rng.random() < s["breeding"] and n_par > 1:
+                    b = scored[int(parents[rng.choice(n_par, p=weights)])][0]
+                    child = crossover_uniform(a, b, names, rng)
+                    if space.key(child) in (space.key(a), space.key(b)):
+                        child = _mutate(child, genes, sigmas, rng, s["mutation_rate"])
+                else:
+                    child = _mutate(a, genes, sigmas, rng, s["mutation_rate"])
+            k = space.key(child)
+            if k not in ckeys and not ctx.known(k):
+                ckeys.add(k)
+                cands.append(child)
+                group.append(i // s["candidates"])
+        if not cands:
+            return []
+        xc = np.stack([_encode(c, genes) for c in cands])
+        if s["model"] == "trees":
+            score = _trees_score(xc, x, y, s["kappa"], s["trees"], int(rng.integers(2**31)))
+        else:
+            score = rng.random(len(cands))
+        n_explore = int(round(s["explore"] * population))
+        exploring = set(rng.choice(population, size=n_explore, replace=False).tolist()) if n_explore else set()
+        ranked = [int(i) for i in np.argsort(-score, kind="stable")]
+        gid = np.asarray(group)
+        out: list[Planned] = []
+        for slot in range(population):  # each slot trains the best child of its own brood
+            members = [i for i in ranked if gid[i] == slot]
+            if members:
+                pick = members[int(rng.integers(len(members)))] if slot in exploring else members[0]
+                keys.add(space.key(cands[pick]))
+                out.append(Planned(cands[pick], "surrogate"))
+        return out

@@ -1,0 +1,61 @@
+"""The default strategy (surrogate-assisted evolution) keeps natsel's promises."""
+
+from __future__ import annotations
+
+import natsel
+from natsel.executors import Executor
+
+CFG = """
+fitness: helpers:counted_mixed
+workers: 0
+evolution: {population: 8, generations: 5}
+space:
+  activation: [relu, elu, tanh, sigmoid]
+  batch_size: [16, 32, 64, 128]
+  layers: {low: 1, high: 8}
+  learning_rate: {low: 1e-4, high: 1e-1, log: true}
+"""
+
+
+def test_surrogate_is_the_default_and_plans_from_stored_results_only(write_config, tmp_path, monkeypatch):
+    import natsel._evolve as ev
+    from natsel.objectives import build_objective
+
+    cfg = natsel.load_config(write_config(CFG))
+    assert cfg.strategy == "surrogate"
+    straight = natsel.evolve(cfg, tmp_path / "straight", progress=False)
+
+    class Reversed(Executor):
+        """Returns each generation's results in reverse order, all at the end: another arrival order."""
+
+        def __init__(self, spec, payload):
+            self.objective = build_objective(spec, payload)
+
+        def run(self, tasks):
+            yield from reversed([self.objective(t) for t in tasks])
+
+    monkeypatch.setattr(ev, "make_executor", lambda cfg, spec, payload: Reversed(spec, payload))
+    shuffled = natsel.evolve(cfg, tmp_path / "reversed", progress=False)
+    table = [(t["generation"], t["slot"], t["key"], t["fitness"]) for t in straight.trials]
+    assert table == [(t["generation"], t["slot"], t["key"], t["fitness"]) for t in shuffled.trials]
+    assert {t["origin"] for t in straight.trials if t["generation"] > 0} <= {"surrogate", "mutation"}
+    keys = [t["key"] for t in straight.trials]
+    assert len(keys) == len(set(keys))  # nothing planned twice
+
+
+def test_surrogate_finds_the_mixed_optimum_region(write_config, tmp_path):
+    cfg = natsel.load_config(write_config(CFG.replace("generations: 5", "generations: 12")))
+    run = natsel.evolve(cfg, tmp_path / "run", progress=False)
+    best = run.fittest
+    assert best["activation"] == "elu" and best["batch_size"] == 64 and best["layers"] == 5
+    assert run.best["fitness"] > -0.1  # optimum 0; 96 trials
+
+
+def test_genetic_rates_without_the_genetic_strategy_are_a_config_error(write_config):
+    import pytest
+
+    with pytest.raises(natsel.ConfigError, match=r"config.yaml:3: evolution.elitism is a rate of the genetic strategy, "
+                                                 r"which the default strategy \(surrogate\) does not use"):
+        natsel.load_config(write_config("fitness: helpers:constant\nevolution:\n  elitism: 0.1\nspace:\n  x: [1, 2]\n"))
+    assert natsel.load_config(write_config("fitness: helpers:constant\nstrategy: genetic\nevolution:\n  elitism: 0.1\n"
+                                           "space:\n  x: [1, 2]\n")).ga.elitism == 0.1
