@@ -234,7 +234,7 @@ def test_tiny_conv_search_on_digits_with_two_workers_then_train_best_reloads(wri
     assert res.exit_code == 0, res.output
     run = natsel.load_run(run_dir)
     assert len(run.trials) == 4 and all(t["status"] == "ok" for t in run.trials), run.trials
-    res = CliRunner().invoke(main, ["train-best", str(run_dir), "-q", "--epochs", "15", "--patience", "3"])
+    res = CliRunner().invoke(main, ["train-best", str(run_dir), "-q", "--epochs", "10", "--patience", "3"])
     assert res.exit_code == 0, res.output
     info = json.loads((run_dir / "train_best.json").read_text())
     assert info["genome"] == run.fittest and info["test"]["accuracy"] > 0.85
