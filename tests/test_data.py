@@ -99,7 +99,7 @@ def test_tasks_are_inferred():
 @pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="apt-get install dataset-fashion-mnist")
 def test_fashion_mnist_keeps_its_own_test_set():
     ds = load_dataset({"source": "fashion_mnist", "limit": 5000, "validation": 0.2})
-    assert ds.x_test.shape == (10000, 784) and ds.n_classes == 10
+    assert ds.x_test.shape == (10000, 28, 28, 1) and ds.n_classes == 10  # images keep their shape
     assert len(ds.x_train) + len(ds.x_es) + len(ds.x_val) == 5000
 
 

@@ -1,8 +1,11 @@
-"""The ``keras`` family: dense Keras networks trained on ``data:``, scored on the validation split.
+"""The ``keras`` family: Keras networks trained on ``data:``, scored on the validation split.
 
-Parent side only (this module never imports TensorFlow): the config's ``data:``, ``training:`` and
-``swarm:`` sections and the genes are checked by :mod:`.spec`, the data is loaded and split by
-:mod:`.data`. The worker side is :mod:`.train` (and :mod:`.swarm` for the swarm trainers), built
+The networks are natsel's own (dense layers, and convolutional blocks on images) built from the
+genes, or a user's ``model: module:function`` builder's.
+
+Parent side only (this module never imports TensorFlow): the config's ``data:``, ``training:``,
+``swarm:`` and ``model:`` sections and the genes are checked by :mod:`.spec`, the data is loaded and
+split by :mod:`.data` (the convolutional genes' shapes are checked against it there). The worker side is :mod:`.train` (and :mod:`.swarm` for the swarm trainers), built
 by :meth:`KerasFamily.build` inside each worker; scores come from :mod:`.metrics`.
 """
 
@@ -27,7 +30,7 @@ def _cores() -> int:
 
 class KerasFamily(ObjectiveFamily):
     name = "keras"
-    sections = frozenset({"data", "swarm"})
+    sections = frozenset({"data", "swarm", "model"})
     selector = "data"
     inline = False  # TensorFlow stays out of the parent: workers only
 
@@ -44,10 +47,13 @@ class KerasFamily(ObjectiveFamily):
     @classmethod
     def prepare(cls, cfg: Config) -> Prepared:
         from natsel.objectives.keras.data import load_dataset
+        from natsel.objectives.keras.spec import check_data_shape
 
         assert cfg.data is not None
         dataset = load_dataset(cfg.data, cfg.base_dir, cfg.seed, cfg.training.task)
+        check_data_shape(cfg, dataset.input_shape, dataset.name)  # before anything is written
         cfg.resolve_task(dataset.task)
+        builder = _builder(cfg)
         spec = {
             "kind": cls.name,
             "module": cls.__module__,
@@ -60,8 +66,12 @@ class KerasFamily(ObjectiveFamily):
             "maximize": cfg.maximize,
             "curve": cfg.pruning is not None,  # score validation after every epoch (pruning needs the curve)
         }
-        return Prepared(spec, dataset.search_payload(), dataset.fingerprint,
-                        meta={"metric": cfg.metric, "task": cfg.task, "data_fingerprint": dataset.fingerprint})
+        meta = {"metric": cfg.metric, "task": cfg.task, "data_fingerprint": dataset.fingerprint}
+        identity: dict[str, Any] = {}
+        if builder is not None:  # the builder's module file and source hash scope the shared cache
+            spec.update(model=builder["ref"], base_dir=str(cfg.base_dir))
+            identity["model"] = meta["model"] = builder
+        return Prepared(spec, dataset.search_payload(), dataset.fingerprint, identity=identity, meta=meta)
 
     @staticmethod
     def build(spec: Mapping[str, Any], payload: Any) -> Objective:
@@ -81,5 +91,28 @@ class KerasFamily(ObjectiveFamily):
         if recorded and dataset.fingerprint != recorded:
             raise RunDirError("the data has changed since the search (its content hash differs); "
                               "train-best would score other rows than the search saw")
+        builder = _builder(cfg)
+        recorded = meta.get("model") or {}
+        if (builder or {}).get("sha256") != recorded.get("sha256"):
+            raise RunDirError(f"the model builder {(builder or recorded).get('ref')} has changed since the search (its "
+                              "source differs); train-best would train another network than the search scored")
         cfg.resolve_task(dataset.task)
-        return dataset.final_payload()
+        payload = dataset.final_payload()
+        if builder is not None:  # train-best's worker imports and calls it
+            payload["builder"] = {"ref": builder["ref"], "base_dir": str(cfg.base_dir)}
+        return payload
+
+
+def _builder(cfg: Config) -> dict[str, str] | None:
+    """The ``model:`` builder's identity (found, not imported: the parent never imports TensorFlow)."""
+    from natsel._errors import ConfigError
+    from natsel.objectives.keras.spec import locate_builder
+
+    ref = cfg.raw.get("model")
+    if ref is None:
+        return None
+    try:
+        return locate_builder(str(ref), cfg.base_dir)
+    except ValueError as exc:  # gone since validation
+        where = cfg.doc.where(("model",)) if cfg.doc is not None else cfg.source_name
+        raise ConfigError(f"model builder: {exc}", where) from None

@@ -8,6 +8,11 @@ before anything is written. Splits:
 * ``train`` - what networks learn from; a further ``early_stopping`` share of it is held out to
   decide early stopping and best weights, so the fitness is never measured on the data that
   chose when to stop (NaturalSelection's mistake).
+
+Tabular data (``x`` of rows) is standardised per column on the train split. Images (``x`` with
+3 or 4 dimensions: Fashion-MNIST, scikit-learn's digits as 8x8, an ``.npz`` or a Python function
+returning such arrays) keep their shape as (height, width, channels) and are scaled per pixel by
+one number (:func:`pixel_scale`), never standardised per column.
 """
 
 from __future__ import annotations
@@ -45,7 +50,17 @@ class Dataset:
     y_test: np.ndarray
     classes: list[Any] = field(default_factory=list)
 
-    source_hash: str = ""  # set by load_dataset: the raw rows and how they were split
+    source_hash: str = ""  # set by load_dataset: the raw rows, how they were split and scaled
+    pixel_scale: float | None = None  # images: what the raw pixels were divided by; None: tabular
+
+    @property
+    def image(self) -> bool:
+        return self.x_train.ndim == 4
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """What one example looks like to the model: (features,) or (height, width, channels)."""
+        return tuple(int(d) for d in self.x_train.shape[1:])
 
     @cached_property
     def fingerprint(self) -> str:
@@ -58,7 +73,8 @@ class Dataset:
 
     def _base(self) -> dict[str, Any]:
         return {"name": self.name, "task": self.task, "n_classes": self.n_classes,
-                "n_features": int(self.x_train.shape[1]), "classes": self.classes, "fingerprint": self.fingerprint}
+                "n_features": int(np.prod(self.input_shape)), "input_shape": self.input_shape, "image": self.image,
+                "classes": self.classes, "fingerprint": self.fingerprint}
 
     def search_payload(self) -> dict[str, Any]:
         """What workers get during the search: train, early-stopping and validation. Never test."""
@@ -153,8 +169,7 @@ def _fashion(spec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     limit = spec.get("limit")
     if limit:
         xtr, ytr = xtr[: int(limit)], ytr[: int(limit)]
-    f = np.float64
-    return xtr.reshape(len(xtr), -1).astype(f) / 255, ytr.astype(int), xte.reshape(len(xte), -1).astype(f) / 255, yte
+    return xtr, ytr.astype(int), xte, yte
 
 
 def _raw(spec: dict[str, Any], base_dir: Path, seed: int) -> tuple[np.ndarray, np.ndarray, Any]:
@@ -164,6 +179,8 @@ def _raw(spec: dict[str, Any], base_dir: Path, seed: int) -> tuple[np.ndarray, n
         import sklearn.datasets
 
         x, y = getattr(sklearn.datasets, SKLEARN[src])(return_X_y=True)
+        if src == "digits":  # 8x8 images of 0..16 grey levels, flattened by scikit-learn
+            x = x.reshape(len(x), 8, 8)
         return x, y, None
     if src == "synthetic":
         import sklearn.datasets
@@ -212,19 +229,42 @@ def _raw(spec: dict[str, Any], base_dir: Path, seed: int) -> tuple[np.ndarray, n
 
 
 def _check(x: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
-    if x.ndim != 2:
-        x = x.reshape(len(x), -1)
+    """Rows of features (2-D), or images as (n, height, width, channels): 3-D ``x`` gets one channel."""
+    if x.ndim == 1:
+        x = x.reshape(len(x), 1)
+    elif x.ndim == 3:
+        x = x[..., None]
+    elif x.ndim > 4:
+        raise DataError(f"data {name}: features have {x.ndim} dimensions; natsel takes rows (2), grey images "
+                        "(3: n, height, width) or images with channels (4: n, height, width, channels)")
     if not np.issubdtype(x.dtype, np.number):
         raise DataError(f"data {name}: features must be numeric, got dtype {x.dtype}")
     if len(x) != len(y):
         raise DataError(f"data {name}: {len(x)} feature rows but {len(y)} targets")
-    bad = np.argwhere(~np.isfinite(x.astype(np.float64)))
+    bad = np.argwhere(~np.isfinite(x)) if x.dtype.kind in "fc" else np.empty((0, 1), dtype=int)
     if len(bad):
         rows = ", ".join(str(int(r)) for r in np.unique(bad[:, 0])[:5])
         raise DataError(f"data {name}: {len(bad)} NaN or infinite feature values (rows {rows})")
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise DataError(f"data {name}: NaN or infinite targets")
     return x
+
+
+#: fixed pixel scales of sources whose range is known (scikit-learn's digits have 17 grey levels)
+KNOWN_SCALE = {"digits": 16.0, "fashion_mnist": 255.0}
+
+
+def pixel_scale(x: np.ndarray, name: str) -> float:
+    """One number every pixel is divided by: the source's own range where known (digits 16,
+    Fashion-MNIST 255), 1 for data already within [-1, 1], 255 for data within 0..255 (uint8 range),
+    else the largest absolute value in ``x`` (the train split)."""
+    if name in KNOWN_SCALE:
+        return KNOWN_SCALE[name]
+    lo, hi = float(x.min()), float(x.max())
+    peak = max(abs(lo), abs(hi))
+    if peak <= 1:
+        return 1.0
+    return 255.0 if lo >= 0 and hi <= 255 else peak
 
 
 def _task(y: np.ndarray, task: str, name: str) -> str:
@@ -290,16 +330,29 @@ def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".", seed: int = 0
         x_test, y_test = x[test_idx], yy[test_idx]
     es_rel, train_rel = _split(len(rest), None if strat is None else strat[rest], [es_f], rng, classes, name)
     train_idx, es_idx = rest[train_rel], rest[es_rel]
-    mean = x[train_idx].mean(axis=0)
-    std = x[train_idx].std(axis=0)
-    std[std == 0] = 1.0
+    x_test = _check(np.asarray(x_test), np.asarray(y_test), f"{name} (test set)")
+    if x_test.shape[1:] != x.shape[1:]:
+        raise DataError(f"data {name}: test examples have shape {x_test.shape[1:]}, training ones {x.shape[1:]}")
+    scale: float | None = None
+    parts: tuple[Any, ...] = ()
+    if x.ndim == 4:  # images: every pixel divided by one number, the shape kept
+        scale = pixel_scale(x[train_idx], name)
 
-    def z(a: np.ndarray) -> np.ndarray:
-        return ((a - mean) / std).astype(np.float32)
+        def z(a: np.ndarray) -> np.ndarray:
+            return (a / np.float32(scale)).astype(np.float32)
+
+        parts = ("pixels", scale)  # the same pixels scaled otherwise are other inputs: another hash
+    else:
+        mean = x[train_idx].mean(axis=0)
+        std = x[train_idx].std(axis=0)
+        std[std == 0] = 1.0
+
+        def z(a: np.ndarray) -> np.ndarray:
+            return ((a - mean) / std).astype(np.float32)
 
     source = content_hash(task, classes, np.asarray(x), np.asarray(y), train_idx, es_idx, val_idx,
-                          np.asarray(x_test), np.asarray(y_test))
+                          x_test, np.asarray(y_test), *parts)
     return Dataset(name=name, task=task, n_classes=len(classes), classes=classes,
                    x_train=z(x[train_idx]), y_train=yy[train_idx], x_es=z(x[es_idx]), y_es=yy[es_idx],
-                   x_val=z(x[val_idx]), y_val=yy[val_idx], x_test=z(np.asarray(x_test, dtype=np.float64)),
-                   y_test=np.asarray(y_test), source_hash=source)
+                   x_val=z(x[val_idx]), y_val=yy[val_idx], x_test=z(x_test),
+                   y_test=np.asarray(y_test), source_hash=source, pixel_scale=scale)

@@ -1,6 +1,9 @@
 """Keras training inside a worker process. Importing this module imports TensorFlow.
 
 The parent never imports it: :meth:`natsel.objectives.keras.KerasFamily.build` does, in the worker.
+A network is natsel's own (:func:`build_model`: convolutional blocks on images, dense layers, the
+output layer) or a user's ``model:`` builder's (:func:`user_model`); training, limits and scoring
+are the same for both.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np  # noqa: E402
 
 from natsel._trial import Objective, Result, Task, error_line  # noqa: E402
 from natsel.objectives.keras.metrics import classification_scores, regression_scores  # noqa: E402
-from natsel.objectives.keras.spec import DEFAULT_GENOME  # noqa: E402
+from natsel.objectives.keras.spec import CONV_DEFAULTS, DEFAULT_GENOME, conv_block_count  # noqa: E402
 
 _THREADS_SET = False
 
@@ -56,28 +59,76 @@ def hidden_layers(genome: dict[str, Any]) -> list[tuple[int, float]]:
     return out
 
 
-def build_model(genome: dict[str, Any], n_features: int, task: str, n_classes: int,
+def conv_blocks(genome: dict[str, Any]) -> list[dict[str, Any]]:
+    """The convolutional blocks of ``genome`` in order (block i's genes ``filters<i>``, ...; a block's
+    genes apply only when the block exists); the genes a genome leaves out take their defaults."""
+    shared = genome.get("conv_activation", CONV_DEFAULTS["conv_activation"])
+    out = []
+    for i in range(conv_block_count(genome)):
+        block = {k: genome.get(f"{k}{i}", d) for k, d in CONV_DEFAULTS.items() if k != "head"}
+        block["conv_activation"] = genome.get(f"conv_activation{i}", shared)
+        out.append(block)
+    return out
+
+
+def output_layer(keras: Any, x: Any, task: str, n_classes: int) -> tuple[Any, str]:
+    """The output for the task (softmax probabilities, P(class 1), or a value) and its loss."""
+    if task == "multiclass":
+        return keras.layers.Dense(n_classes, activation="softmax")(x), "sparse_categorical_crossentropy"
+    if task == "binary":
+        return keras.layers.Dense(1, activation="sigmoid")(x), "binary_crossentropy"
+    return keras.layers.Dense(1)(x), "mse"
+
+
+def task_loss(task: str) -> str:
+    return {"multiclass": "sparse_categorical_crossentropy", "binary": "binary_crossentropy"}.get(task, "mse")
+
+
+def n_outputs(task: str, n_classes: int) -> int:
+    return n_classes if task == "multiclass" else 1
+
+
+def make_optimizer(keras: Any, g: dict[str, Any]) -> Any:
+    return keras.optimizers.get({"class_name": g["optimizer"], "config": {"learning_rate": float(g["learning_rate"])}})
+
+
+def build_model(genome: dict[str, Any], input_shape: int | tuple[int, ...], task: str, n_classes: int,
                 steps_per_execution: int = 1, swarm: dict[str, Any] | None = None, seed: int = 0) -> Any:
-    """A compiled dense network for ``genome`` (NaturalSelection's genes plus learning_rate).
+    """A compiled network for ``genome``: on images its convolutional blocks (conv, batch norm,
+    activation, pooling, dropout), then a ``head`` (flatten or global average), then NaturalSelection's
+    dense genes plus learning_rate. Dense genomes on images get a Flatten first.
 
     ``optimizer: adaswarm`` gives an :class:`~natsel.objectives.keras.swarm.AdaSwarmModel` trained by Adam on
     swarm-approximated gradients (options from the config's ``swarm.adaswarm``)."""
     keras = _import_keras()
     g = full_genome(genome)
-    inputs = keras.Input((n_features,))
+    shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
+    inputs = keras.Input(shape)
     x = inputs
     if float(g["input_dropout"]) > 0:
         x = keras.layers.Dropout(float(g["input_dropout"]))(x)
+    blocks = conv_blocks(genome) if len(shape) == 3 else []
+    for b in blocks:
+        x = keras.layers.Conv2D(int(b["filters"]), int(b["kernel"]), padding="same", use_bias=not b["batch_norm"],
+                                kernel_initializer=g["initializer"])(x)
+        if b["batch_norm"]:
+            x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.Activation(b["conv_activation"])(x)
+        if b["pooling"] == "max":
+            x = keras.layers.MaxPooling2D(2)(x)
+        elif b["pooling"] == "average":
+            x = keras.layers.AveragePooling2D(2)(x)
+        if float(b["conv_dropout"]) > 0:
+            x = keras.layers.Dropout(float(b["conv_dropout"]))(x)
+    if blocks and genome.get("head", CONV_DEFAULTS["head"]) == "global_average":
+        x = keras.layers.GlobalAveragePooling2D()(x)
+    elif len(shape) > 1:
+        x = keras.layers.Flatten()(x)
     for units, dropout in hidden_layers(g):
         x = keras.layers.Dense(units, activation=g["hidden_activation"], kernel_initializer=g["initializer"])(x)
         if dropout > 0:
             x = keras.layers.Dropout(dropout)(x)
-    if task == "multiclass":
-        outputs, loss = keras.layers.Dense(n_classes, activation="softmax")(x), "sparse_categorical_crossentropy"
-    elif task == "binary":
-        outputs, loss = keras.layers.Dense(1, activation="sigmoid")(x), "binary_crossentropy"
-    else:
-        outputs, loss = keras.layers.Dense(1)(x), "mse"
+    outputs, loss = output_layer(keras, x, task, n_classes)
     lr = float(g["learning_rate"])
     if g["optimizer"] == "adaswarm":
         from natsel.objectives.keras.swarm import AdaSwarmModel
@@ -89,8 +140,34 @@ def build_model(genome: dict[str, Any], n_features: int, task: str, n_classes: i
                       steps_per_execution=steps_per_execution)
         return model
     model = keras.Model(inputs, outputs)
-    optimizer = keras.optimizers.get({"class_name": g["optimizer"], "config": {"learning_rate": lr}})
-    model.compile(optimizer=optimizer, loss=loss, steps_per_execution=steps_per_execution)
+    model.compile(optimizer=make_optimizer(keras, g), loss=loss, steps_per_execution=steps_per_execution)
+    return model
+
+
+def load_builder(builder: dict[str, Any]) -> Any:
+    """Import a ``model:`` builder in the worker (the parent only found its file)."""
+    from pathlib import Path
+
+    from natsel._imports import resolve_callable
+
+    try:
+        return resolve_callable(builder["ref"], Path(builder.get("base_dir") or "."))
+    except ValueError as exc:
+        raise ValueError(f"model builder {builder['ref']}: {exc}") from None
+
+
+def user_model(build: Any, genome: dict[str, Any], data: dict[str, Any], steps_per_execution: int = 1) -> Any:
+    """``build(genome, input_shape, n_outputs, task)`` -> a Keras model; compiled here (the genome's
+    optimizer and learning_rate, the task's loss) unless the builder compiled it."""
+    keras = _import_keras()
+    task = data["task"]
+    shape = tuple(data.get("input_shape") or (data["n_features"],))
+    model = build(dict(genome), shape, n_outputs(task, data["n_classes"]), task)
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"the model builder returned {type(model).__name__}, not a keras.Model")
+    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+        model.compile(optimizer=make_optimizer(keras, full_genome(genome)), loss=task_loss(task),
+                      steps_per_execution=steps_per_execution)
     return model
 
 
@@ -173,11 +250,12 @@ def score(model: Any, x: np.ndarray, y: np.ndarray, task: str, n_classes: int) -
 
 
 def train(genome: dict[str, Any], data: dict[str, Any], training: dict[str, Any], seed: int,
-          max_epochs: int | None = None, on_epoch: Any = None, swarm: dict[str, Any] | None = None
-          ) -> tuple[Any, dict[str, Any]]:
+          max_epochs: int | None = None, on_epoch: Any = None, swarm: dict[str, Any] | None = None,
+          builder: Any = None) -> tuple[Any, dict[str, Any]]:
     """Train one network under the limits. Returns (model, info with epochs/timed_out/history/seconds).
 
-    ``trainer: pso`` trains the weights with a particle swarm instead of back-propagation."""
+    ``trainer: pso`` trains the weights with a particle swarm instead of back-propagation.
+    ``builder``: a user's ``build(genome, input_shape, n_outputs, task)`` makes the model instead."""
     keras = _import_keras()
     # No clear_session() here: the objective clears after every trial (each clear costs ~0.25 s of
     # garbage collection), and a fresh process starts clear.
@@ -185,7 +263,12 @@ def train(genome: dict[str, Any], data: dict[str, Any], training: dict[str, Any]
     g = full_genome(genome)
     batch = int(g["batch_size"])
     spe = int(training.get("steps_per_execution") or 0) or auto_steps_per_execution(len(data["x_train"]), batch)
-    model = build_model(g, data["n_features"], data["task"], data["n_classes"], spe, swarm, seed)
+    if builder is not None:  # the user's network: genes are theirs, training is natsel's (by gradients)
+        model = user_model(builder, genome, data, spe)
+        g = {**g, "trainer": "gradient"}  # validation refused pso and adaswarm with a builder
+    else:
+        model = build_model(genome, data.get("input_shape") or data["n_features"], data["task"], data["n_classes"],
+                            spe, swarm, seed)
     start = time.monotonic()
     if g["trainer"] == "pso":
         return model, _train_pso(model, g, data, training, seed, swarm, start)
@@ -214,6 +297,7 @@ def _train_pso(model: Any, g: dict[str, Any], data: dict[str, Any], training: di
     max_rows = int(opts.pop("max_rows", PSO_MAX_ROWS))
     options = SwarmOptions(n_particles=int(g["pso_particles"]), iterations=int(g["pso_iterations"]), **opts)
     x, y = data["x_train"], data["y_train"]
+    x = x.reshape(len(x), -1)  # images: the dense network starts with a Flatten, the batched pass with rows
     if len(x) > max_rows:  # the batched pass holds particles x rows x units: score a fixed seeded subset
         keep = np.sort(np.random.default_rng(seed).choice(len(x), max_rows, replace=False))
         x, y = x[keep], y[keep]
@@ -271,6 +355,8 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
     """Score a genome: train on train (early-stopping split held out), measure on validation."""
     _import_keras(int(spec.get("threads") or 0) or None)
     training, metric = spec["training"], spec["metric"]
+    # a builder that cannot be imported stops the worker (the run ends with its error line)
+    builder = load_builder({"ref": spec["model"], "base_dir": spec.get("base_dir")}) if spec.get("model") else None
     # clear_session's forced gc.collect() costs ~0.35 s a trial for ~0.5 MiB less growth a trial;
     # worker recycling bounds memory anyway (bench/pool.py measures both side by side)
     free_memory = bool(spec.get("free_memory", False))
@@ -284,7 +370,7 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
             budgeted, max_epochs = with_budget(data, task)
             pruner = _pruner(_import_keras(), data, metric, maximize, task.prune) if record_curve else None
             model, info = train(task.genome, budgeted, training, task.seed, max_epochs=max_epochs, on_epoch=pruner,
-                                swarm=spec.get("swarm"))
+                                swarm=spec.get("swarm"), builder=builder)
             scores = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])
         except Exception as exc:  # noqa: BLE001 - a network that cannot be built or trained fails its trial
             return Result(task.trial_id, "failed", None, {}, time.perf_counter() - start, error_line(exc), wall)
@@ -324,11 +410,14 @@ def train_fully(init: dict[str, Any], on_epoch: Any) -> dict[str, Any]:
             on_epoch(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
 
     start = time.monotonic()
+    builder = load_builder(data["builder"]) if data.get("builder") else None
     model, info = train(init["genome"], data, init["training"], init["seed"], on_epoch=Progress(),
-                        swarm=init.get("swarm"))
+                        swarm=init.get("swarm"), builder=builder)
     val = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])
     test = score(model, data["x_test"], data["y_test"], data["task"], data["n_classes"])
-    if type(model) is keras.Model:
+    from natsel.objectives.keras.swarm import AdaSwarmModel
+
+    if not isinstance(model, AdaSwarmModel):  # natsel's functional model, or a builder's
         model.save(init["model_path"])  # with its optimizer state: training can go on after loading
     else:  # AdaSwarm: save a plain functional model with the same layers, so it loads without natsel
         keras.Model(model.inputs, model.outputs).save(init["model_path"])

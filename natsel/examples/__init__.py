@@ -1,4 +1,4 @@
-"""Plain-Python fitness functions with known optima, for examples and tests.
+"""Examples: plain-Python fitness functions with known optima, and a Keras model builder (:mod:`.models`).
 
 ``mixed`` mixes a categorical, an integer, a choice of numbers and a log-scaled float gene.
 Its maximum, 0, is at ``activation=elu, batch_size=64, layers=5, learning_rate=10**-2.5``.
