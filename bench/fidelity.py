@@ -29,17 +29,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
-SPACE = {  # NaturalSelection's 15 genes plus the learning rate
-    "optimizer": ["adamax", "adam", "nadam"],
-    "hidden_activation": ["relu", "elu"],
-    "batch_size": [16, 32, 64],
-    "initializer": ["lecun_uniform", "lecun_normal", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal"],
-    "input_dropout": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5],
-    "neurons": {"repeat": 5, "choices": [0, 16, 32, 64, 128, 256, 512, 1024]},
-    "dropout": {"repeat": 5, "choices": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]},
-    "learning_rate": {"low": 1e-4, "high": 1e-1, "log": True},
-}
+from search import NS_SPACE as SPACE  # noqa: E402 - NaturalSelection's 15 genes plus the learning rate
+
 DATASETS = {
     "digits": ({"source": "digits"}, 20),
     "fashion": ({"source": "fashion_mnist", "limit": 12000}, 10),
