@@ -183,13 +183,6 @@ def longest_first(tasks: list[Task], history: list[TrialRow], space: Any, k: int
     return sorted(tasks, key=lambda t: -est[t.trial_id])
 
 
-def full_budget(cfg: Config) -> float:
-    """What the full budget amounts to: max_epochs, or all the training rows (1.0)."""
-    if cfg.fidelity is not None and cfg.fidelity.maximum is not None:
-        return cfg.fidelity.maximum
-    return float(cfg.training.max_epochs) if cfg.fidelity is None or cfg.fidelity.resource == "epochs" else 1.0
-
-
 def write_summaries(cfg: Config, store: RunStore) -> float | None:
     """Rewrite history.json and best.json from the trials; returns the best fitness so far."""
     trials = store.trials()
@@ -209,7 +202,7 @@ class Loop:
         self.strategy = strategies.get(cfg.strategy)(cfg.strategy_options, cfg.ga)
         self.direction = Direction(cfg.maximize)
         #: successive halving's budgets, smallest first (the last is the full budget); None: no rungs
-        self.rungs = cfg.fidelity.budgets(full_budget(cfg)) if cfg.fidelity is not None else None
+        self.rungs = cfg.fidelity.budgets(cfg.full_budget()) if cfg.fidelity is not None else None
 
     def run(self) -> str:
         """Run generations until ``cfg.generations``; returns the run's final status."""

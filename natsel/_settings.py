@@ -171,6 +171,12 @@ class Config:
             self.generations = self.overrides["generations"] = int(generations)
         return self
 
+    def full_budget(self) -> float:
+        """What the full budget amounts to: ``fidelity.maximum``, else max_epochs (epochs) or 1.0 (rows)."""
+        if self.fidelity is not None and self.fidelity.maximum is not None:
+            return self.fidelity.maximum
+        return float(self.training.max_epochs) if self.fidelity is None or self.fidelity.resource == "epochs" else 1.0
+
     def settings_beyond_file(self) -> dict[str, Any]:
         """Seed, population and generations where they differ from the file (however they were set)."""
         now = {"seed": self.seed, "population": self.ga.population, "generations": self.generations}

@@ -53,8 +53,7 @@ class PythonFamily(ObjectiveFamily):
         spec = {"kind": cls.name, "module": cls.__module__, "ref": cfg.fitness, "base_dir": str(cfg.base_dir),
                 "sys_path": [str(cfg.base_dir)]}
         if cfg.fidelity is not None:  # a fitness(genome, budget=...) is told how much of the resource it has
-            spec["full_budget"] = cfg.fidelity.maximum if cfg.fidelity.maximum is not None else (
-                cfg.training.max_epochs if cfg.fidelity.resource == "epochs" else 1.0)
+            spec["full_budget"] = cfg.full_budget()
         # where the function really lives: two projects' ``fit:score`` are two objectives
         return Prepared(spec, identity={"fitness": callable_identity(cfg.fitness, cfg.base_dir)},
                         meta={"metric": "fitness"})
