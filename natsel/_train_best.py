@@ -31,11 +31,14 @@ def train_best(
     seed: int | None = None,
     out: str | Path | None = None,
     progress: bool = True,
+    all_rows: bool = False,
 ) -> dict[str, Any]:
     """Train the fittest genome of ``run_dir`` (or trial ``trial``) and save it.
 
     Writes ``best_model.keras``, ``train_best.json`` and ``plots/learning_curve.png`` under
-    ``out`` (default: the run folder) and returns what ``train_best.json`` holds.
+    ``out`` (default: the run folder) and returns what ``train_best.json`` holds. ``all_rows``:
+    a search run on a ``limit``-ed subset trains its best genome on every training row (the
+    validation and test rows stay the search's own).
 
     >>> info = natsel.train_best("runs/quickstart-20261123-150000")  # doctest: +SKIP
     >>> info["test"]["accuracy"]  # doctest: +SKIP
@@ -49,7 +52,7 @@ def train_best(
     family = objectives.get(cfg.objective)
     # the run's own seed (``--seed`` included) splits the data: test rows stay the ones the search never saw
     try:
-        payload = family.train_best(cfg, run.meta)
+        payload = family.train_best(cfg, run.meta, all_rows=all_rows)
     except RunDirError as exc:
         raise RunDirError(exc.message, str(run.path)) from None
     if payload is None:
@@ -72,7 +75,8 @@ def train_best(
     finally:
         tmp_model.unlink(missing_ok=True)
     result = {"run": str(run.path), "trial": chosen["id"], "genome": chosen["genome"],
-              "search_fitness": chosen["fitness"], "metric": cfg.metric, "seed": seed, "epochs": info["epochs"],
+              "search_fitness": chosen["fitness"], "metric": cfg.metric, "seed": seed,
+              "train_rows": int(len(payload["x_train"])), "epochs": info["epochs"],
               "timed_out": info["timed_out"], "validation": info["validation"], "test": info["test"],
               "seconds": info["seconds"], "model": str(model_path), "history": info["history"],
               "history_axis": info.get("history_axis", "epoch"), "swarm_iterations": info.get("swarm_iterations")}

@@ -371,17 +371,20 @@ def plot(run_dir: Path, out: Path | None, fmt: str) -> None:
               help="Wall-clock limit in seconds.")
 @click.option("--seed", type=click.IntRange(min=0), help="Default: the run's seed.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder. Default: RUN_DIR.")
+@click.option("--all-rows", is_flag=True,
+              help="Train on every training row, also those the data's 'limit' kept from the search "
+                   "(validation and test rows stay the search's).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @_friendly
 def train_best(run_dir: Path, trial: int | None, epochs: int, patience: int, max_time: float, seed: int | None,
-               out: Path | None, quiet: bool) -> None:
+               out: Path | None, all_rows: bool, quiet: bool) -> None:
     """Train the fittest genome of RUN_DIR fully; save the model and report validation and test scores."""
     from natsel._train_best import TrainingError
     from natsel._train_best import train_best as run_train_best
 
     try:
         info = run_train_best(run_dir, trial=trial, epochs=epochs, patience=patience, max_time=max_time, seed=seed,
-                              out=out, progress=not quiet)
+                              out=out, progress=not quiet, all_rows=all_rows)
     except TrainingError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -391,7 +394,7 @@ def train_best(run_dir: Path, trial: int | None, epochs: int, patience: int, max
     metric = info["metric"]
     steps = (f"{info['swarm_iterations']} swarm iterations" if info.get("swarm_iterations")
              else f"{info['epochs']} epochs")
-    click.echo(f"trial {info['trial']}: {steps} in {info['seconds']:.1f}s")
+    click.echo(f"trial {info['trial']}: {steps} on {info['train_rows']} training rows in {info['seconds']:.1f}s")
     click.echo(f"validation {metric} {info['validation'][metric]:.4f}   test {metric} {info['test'][metric]:.4f}")
     click.echo(f"model: {info['model']}")
 

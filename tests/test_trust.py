@@ -585,3 +585,51 @@ def test_two_runs_started_in_the_same_second_get_two_folders(write_config, tmp_p
     first, second = resolve(cfg, None, False, tmp_path / "runs"), resolve(cfg, None, False, tmp_path / "runs")
     assert first[0] != second[0] and first[0].is_dir() and second[0].is_dir()
     assert first[1:] == second[1:] == (False, True)
+
+
+def test_train_best_all_rows_adds_the_rows_beyond_the_limit_and_keeps_the_search_split(write_config, tmp_path,
+                                                                                        monkeypatch):
+    import natsel._train_best as tb
+    from natsel.objectives.keras.data import load_dataset
+
+    fake_executor(monkeypatch)
+    data = {"source": "synthetic", "n_samples": 300, "limit": 200}
+    cfg = write_config(KERAS.format(data="{source: synthetic, n_samples: 300, limit: 200}",
+                                    training="{max_epochs: 1}"))
+    res = CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q"])
+    assert res.exit_code == 0, res.output
+    seen: list = []
+
+    def fake_worker(init, payload, epochs, progress):
+        seen.append(payload)
+        Path(init["model_path"]).write_bytes(b"model")
+        return {"epochs": 1, "timed_out": False, "validation": {"accuracy": 0.5}, "test": {"accuracy": 0.5},
+                "history": {"train loss": [1.0]}, "seconds": 0.1}
+
+    monkeypatch.setattr(tb, "_run_worker", fake_worker)
+    assert natsel.train_best(tmp_path / "run", progress=False)["train_rows"] == 120  # 200 less 40 val, 40 test
+    info = natsel.train_best(tmp_path / "run", progress=False, all_rows=True)
+    search = load_dataset(data)
+    limited, grown = seen
+    assert info["train_rows"] == 220 and len(grown["x_train"]) == 220
+    for k in ("x_val", "x_test", "y_test"):  # validation and test rows are the search's own, scaled the same
+        assert np.array_equal(grown[k], limited[k]) and np.array_equal(limited[k], search.final_payload()[k])
+    n_train = len(search.x_train)  # then the 100 rows beyond the limit, then the early-stopping rows
+    assert np.array_equal(grown["x_train"][:n_train], limited["x_train"][:n_train])
+    assert np.array_equal(grown["x_train"][n_train + 100:], limited["x_train"][n_train:])
+    res = CliRunner().invoke(main, ["train-best", str(tmp_path / "run"), "-q", "--all-rows"])
+    assert res.exit_code == 0 and "on 220 training rows" in res.output, res.output
+
+
+def test_limit_cuts_every_source_not_only_fashion_mnist():
+    from natsel.objectives.keras.data import load_dataset
+
+    ds = load_dataset({"source": "breast_cancer", "limit": 300})
+    assert len(ds.x_train) + len(ds.x_es) + len(ds.x_val) + len(ds.x_test) == 300
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "2.5", "lots"])
+def test_a_bad_limit_is_a_config_error(write_config, value):
+    cfg = write_config(KERAS.format(data=f"{{source: iris, limit: {value}}}", training="{max_epochs: 1}"))
+    with pytest.raises(natsel.ConfigError, match=r"config.yaml:\d+: .*limit"):
+        natsel.load_config(cfg)

@@ -65,6 +65,7 @@ class ObjectiveFamily(ABC):
         """In the worker: the function that scores one task."""
 
     @classmethod
-    def train_best(cls, cfg: Config, meta: Mapping[str, Any]) -> Any:
-        """The parent side of ``natsel train-best`` (None: this family has no model to train)."""
+    def train_best(cls, cfg: Config, meta: Mapping[str, Any], *, all_rows: bool = False) -> Any:
+        """The parent side of ``natsel train-best`` (None: this family has no model to train);
+        ``all_rows``: train on the rows a data ``limit`` left out of the search too."""
         return None

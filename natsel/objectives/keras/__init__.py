@@ -80,13 +80,14 @@ class KerasFamily(ObjectiveFamily):
         return keras_objective(dict(spec), payload)
 
     @classmethod
-    def train_best(cls, cfg: Config, meta: Mapping[str, Any]) -> Any:
-        """The data train-best needs (the run's own split), checked against what the search saw."""
+    def train_best(cls, cfg: Config, meta: Mapping[str, Any], *, all_rows: bool = False) -> Any:
+        """The data train-best needs (the run's own split), checked against what the search saw;
+        ``all_rows``: the rows a ``limit`` left out join the training rows."""
         from natsel._errors import RunDirError
         from natsel.objectives.keras.data import load_dataset
 
         assert cfg.data is not None
-        dataset = load_dataset(cfg.data, cfg.base_dir, cfg.seed, cfg.training.task)
+        dataset = load_dataset(cfg.data, cfg.base_dir, cfg.seed, cfg.training.task, all_rows=all_rows)
         recorded = meta.get("data_fingerprint")
         if recorded and dataset.fingerprint != recorded:
             raise RunDirError("the data has changed since the search (its content hash differs); "

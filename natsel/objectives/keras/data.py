@@ -166,9 +166,6 @@ def _fashion(spec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 
     xtr, ytr = idx("train-images-idx3-ubyte.gz"), idx("train-labels-idx1-ubyte.gz")
     xte, yte = idx("t10k-images-idx3-ubyte.gz"), idx("t10k-labels-idx1-ubyte.gz")
-    limit = spec.get("limit")
-    if limit:
-        xtr, ytr = xtr[: int(limit)], ytr[: int(limit)]
     return xtr, ytr.astype(int), xte, yte
 
 
@@ -299,13 +296,24 @@ def _split(n_rows: int, y: np.ndarray | None, fractions: list[float], rng: np.ra
     return [np.sort(np.concatenate(p)) for p in parts]
 
 
-def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".", seed: int = 0, task: str = "auto") -> Dataset:
-    """Load, check and split the data a config's ``data:`` section names."""
+def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".", seed: int = 0, task: str = "auto",
+                 all_rows: bool = False) -> Dataset:
+    """Load, check and split the data a config's ``data:`` section names.
+
+    ``all_rows`` (train-best): a source cut short by ``limit`` is split exactly as the search split
+    it (same validation, early-stopping and test rows, same scaling, same fingerprint), and the rows
+    beyond the limit join the training rows."""
     base = Path(base_dir)
     name = str(spec.get("source"))
     x, y, official_test = _raw(spec, base, seed)
-    x = _check(np.asarray(x), np.asarray(y), name)
-    y = np.asarray(y)
+    x, y = np.asarray(x), np.asarray(y)
+    extra: tuple[np.ndarray, np.ndarray] | None = None
+    limit = spec.get("limit")
+    if limit and int(limit) < len(x):  # the first rows only (a source's own test set is kept whole)
+        if all_rows:
+            extra = (_check(x[int(limit):], y[int(limit):], f"{name} (rows beyond the limit)"), y[int(limit):])
+        x, y = x[: int(limit)], y[: int(limit)]
+    x = _check(x, y, name)
     task = _task(y, task, name)
     rng = np.random.default_rng([seed, 7])
     val_f, test_f, es_f = (float(spec.get(k, d)) for k, d in (("validation", 0.2), ("test", 0.2),
@@ -352,7 +360,18 @@ def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".", seed: int = 0
 
     source = content_hash(task, classes, np.asarray(x), np.asarray(y), train_idx, es_idx, val_idx,
                           x_test, np.asarray(y_test), *parts)
+    x_train, y_train = z(x[train_idx]), yy[train_idx]
+    if extra is not None and len(extra[0]):
+        ex, ey = extra
+        if classes:
+            unknown = sorted(set(ey.tolist()) - set(classes), key=str)
+            if unknown:
+                raise DataError(f"data {name}: rows beyond the limit have classes the search never saw: {unknown[:5]}")
+            ey = np.array([classes.index(v) for v in ey.tolist()], dtype=np.int64)
+        else:
+            ey = ey.astype(np.float32)
+        x_train, y_train = np.concatenate([x_train, z(ex)]), np.concatenate([y_train, ey])
     return Dataset(name=name, task=task, n_classes=len(classes), classes=classes,
-                   x_train=z(x[train_idx]), y_train=yy[train_idx], x_es=z(x[es_idx]), y_es=yy[es_idx],
+                   x_train=x_train, y_train=y_train, x_es=z(x[es_idx]), y_es=yy[es_idx],
                    x_val=z(x[val_idx]), y_val=yy[val_idx], x_test=z(x_test),
                    y_test=np.asarray(y_test), source_hash=source, pixel_scale=scale)

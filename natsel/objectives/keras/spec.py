@@ -118,6 +118,9 @@ def validate_keras_config(cfg: Config, v: _V) -> None:
     for frac in ("validation", "test", "early_stopping"):
         if frac in data:
             v.number(data[frac], ("data", frac), low=0, high=0.9, low_open=frac != "test")
+    for count in ("limit", "n_samples", "n_features", "n_classes"):
+        if count in data and data[count] is not None:
+            v.number(data[count], ("data", count), integer=True, low=1)
     if data.get("validation", 0.2) + data.get("test", 0.2) >= 0.9:
         raise v.err(("data",), "validation + test fractions leave too little to train on (keep them below 0.9)")
     _validate_swarm(cfg, v)
