@@ -8,7 +8,7 @@ Options: ``--problems a,b``, ``--searchers a,b`` (peers: random, tpe, nsga2; nat
 ``NATSEL_VARIANTS``: natsel's strategies and settings), ``--seeds N``,
 ``--first-seed S`` (seeds S..S+N-1; 10 gives a held-out check of settings tuned on seeds 0-9),
 ``--budgets 25,50``, ``--out results.json``, ``--report a.json b.json`` (print the tables of saved runs,
-merged by problem and searcher: a long run can be split under a time limit).
+pooled by problem, searcher and seed: a long run can be split under a time limit).
 
 Every searcher sees the same space and, per trial, the same seed: ``crc32(f"{run_seed}:{genome_key}")``,
 which is what natsel passes to a fitness function (so the noisy problem gives a genome the same noise
@@ -54,11 +54,13 @@ import natsel  # noqa: E402
 import natsel._evolve as _evolve  # noqa: E402
 from natsel._evolve import trial_seed  # noqa: E402
 from natsel._space import Choice, Fixed, FloatRange, IntRange, SearchSpace  # noqa: E402
+from natsel.strategies.surrogate import DEFAULTS as SURROGATE_DEFAULTS  # noqa: E402
 
 #: natsel strategies and settings: name -> config overrides (``strategy`` and ``evolution`` keys).
 #: A new natsel strategy or setting is one more line.
 NATSEL_VARIANTS: dict[str, dict[str, Any]] = {
-    "surrogate": {},  # natsel's default: the surrogate strategy, population 10
+    "surrogate": {},  # natsel's default: the surrogate strategy, 10 random genomes, then generations of 5
+    "surrogate-p10": {"evolution": {"population": 10}},  # the 0.2.0 default: generations of 10
     "ga": {"strategy": "genetic", "evolution": {"population": 20}},  # NaturalSelection's GA (natsel 0.1 default)
     "ga-p10-e25": {"strategy": "genetic", "evolution": {"population": 10, "elitism": 0.25}},
     "surrogate-none": {"strategy": {"name": "surrogate", "model": "none"}},  # ablation: children not ranked
@@ -195,7 +197,10 @@ def search_natsel(overrides: dict[str, Any]) -> Callable[[Objective, int], Trace
             cfg.ga = replace(cfg.ga, population=budget)
         # cache hits (the GA's elites) are not trained: enough generations for ``budget`` trained trials
         new_per_generation = cfg.ga.population - (cfg.ga.n_elites() if cfg.strategy == "genetic" else 0)
-        cfg.generations = math.ceil(budget / new_per_generation) + (0 if keras else 3)
+        first = cfg.ga.population
+        if cfg.strategy == "surrogate":  # generation 0 holds the start genomes
+            first = max(first, cfg.strategy_options.get("startup", SURROGATE_DEFAULTS["startup"]))
+        cfg.generations = 1 + math.ceil(max(0, budget - first) / new_per_generation) + (0 if keras else 3)
         spent = [0.0, 0.0]
         original = _evolve.Loop.plan
 
@@ -364,6 +369,33 @@ def report(results: dict[str, Any], names: list[str], budgets: list[int]) -> lis
     return lines
 
 
+def pool(parts: list[dict[str, Any]]) -> tuple[dict[str, Any], list[int]]:
+    """Saved ``--out`` results pooled by problem, searcher and seed (a later file replaces a seed's run),
+    then cut to the seeds every searcher of every problem has, so all are compared on the same seeds."""
+    rows: dict[str, dict[str, dict[int, dict[str, Any]]]] = {}
+    for part in parts:
+        for prob, per in part["problems"].items():
+            for name, runs in per.items():
+                rows.setdefault(prob, {}).setdefault(name, {}).update({int(r["seed"]): r for r in runs})
+    common = sorted(set.intersection(*(set(runs) for per in rows.values() for runs in per.values())))
+    budgets = sorted({int(b) for part in parts for b in part["budgets"]})
+    problems = {prob: {name: [runs[seed] for seed in common] for name, runs in per.items()} for prob, per in rows.items()}
+    return {"budgets": budgets, "seeds": len(common), "problems": problems}, common
+
+
+def print_report(paths: list[str]) -> int:
+    parts = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
+    merged, seeds = pool(parts)
+    if not seeds:
+        print("no seed was run by every searcher of every problem in these files", file=sys.stderr)
+        return 1
+    names = list(next(iter(merged["problems"].values())))
+    names = [n for n in PEERS if n in names] + [n for n in names if n not in PEERS]
+    print("\n".join(report(merged, names, merged["budgets"])))
+    print(f"\n(seeds {', '.join(map(str, seeds))}, those every searcher ran; from {', '.join(paths)})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="5 seeds, budgets up to 100")
@@ -375,21 +407,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keras", action="store_true", help="the two Keras searches (40 trials, 3 seeds)")
     ap.add_argument("--out", default=None, help="write every run's results as JSON")
     ap.add_argument("--report", nargs="+", default=None, metavar="JSON",
-                    help="print the tables from saved --out files (merged by problem and searcher; same seeds and budgets)")
+                    help="print the tables from saved --out files, pooled by problem, searcher and seed (on the seeds "
+                         "every searcher ran)")
     a = ap.parse_args(argv)
     if a.report:
-        merged: dict[str, Any] = {"problems": {}}
-        for path in a.report:
-            part = json.loads(Path(path).read_text(encoding="utf-8"))
-            merged["budgets"], merged["seeds"] = part["budgets"], part["seeds"]
-            merged["first_seed"] = part.get("first_seed", 0)
-            for prob, per in part["problems"].items():  # later files add (or replace) searchers
-                merged["problems"].setdefault(prob, {}).update(per)
-        names = list(next(iter(merged["problems"].values())))
-        print("\n".join(report(merged, names, merged["budgets"])))
-        first = merged["first_seed"]
-        print(f"\n(seeds {first}..{first + merged['seeds'] - 1}; from {', '.join(a.report)})")
-        return 0
+        return print_report(a.report)
     if a.keras:
         problems: dict[str, Any] = dict(KERAS_PROBLEMS)
         budgets, seeds = [40], 3

@@ -54,8 +54,10 @@ def test_conditional_genes_of_a_disabled_layer_do_not_matter() -> None:
     assert prob.clean({**off, "neurons2": 512, "dropout2": 0.5}) == prob.clean(off)
 
 
-def _run(strategy, space, f, seed: int, generations: int, population: int) -> list[dict]:
-    """The loop's part around a strategy: plan generation g from the trials so far, score it, append."""
+def _run(strategy, space, f, seed: int, generations: int, population: int, first: int | None = None) -> list[dict]:
+    """The loop's part around a strategy: plan generation g from the trials so far, score it, append.
+
+    ``first``: the size generation 0 must have (default: the population)."""
     trials: list[dict] = []
     keys: set[str] = set()
     for g in range(generations):
@@ -63,7 +65,7 @@ def _run(strategy, space, f, seed: int, generations: int, population: int) -> li
                           np.random.default_rng([seed, g]))
         genomes = [p.genome for p in strategy.plan(ctx)]
         new = [space.key(x) for x in genomes]
-        assert len(set(new)) == len(new) == population  # distinct
+        assert len(set(new)) == len(new) == (first or population if g == 0 else population)  # distinct
         assert not keys & set(new)  # never an evaluated genome
         for x, k in zip(genomes, new, strict=True):
             keys.add(k)
@@ -75,10 +77,17 @@ def _run(strategy, space, f, seed: int, generations: int, population: int) -> li
 @pytest.mark.parametrize("model", ["trees", "none"])
 def test_surrogate_plans_new_distinct_genomes_from_trials_and_rng_only(model: str) -> None:
     space, f = _space("interaction"), PROBLEMS["interaction"].clean
-    a = _run(SurrogateStrategy({"model": model}), space, f, seed=3, generations=4, population=6)
-    b = _run(SurrogateStrategy({"model": model}), space, f, seed=3, generations=4, population=6)
+    a = _run(SurrogateStrategy({"model": model}), space, f, seed=3, generations=4, population=6, first=10)
+    b = _run(SurrogateStrategy({"model": model}), space, f, seed=3, generations=4, population=6, first=10)
     assert [t["genome"] for t in a] == [t["genome"] for t in b]
     assert all(space.invalid_genes(t["genome"]) == [] for t in a)
+
+
+@pytest.mark.parametrize(("startup", "first"), [(3, 6), (12, 12)])
+def test_surrogate_generation_zero_holds_startup_random_genomes_or_the_population(startup: int, first: int) -> None:
+    space, f = _space("interaction"), PROBLEMS["interaction"].clean
+    trials = _run(SurrogateStrategy({"startup": startup}), space, f, seed=1, generations=3, population=6, first=first)
+    assert [sum(t["generation"] == g for t in trials) for g in range(3)] == [first, 6, 6]
 
 
 def test_surrogate_ignores_failed_trials_and_does_not_replan_known_ones() -> None:

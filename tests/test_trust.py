@@ -276,7 +276,8 @@ def test_a_second_evolve_on_a_busy_run_folder_is_refused(write_config, tmp_path)
         out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     run = natsel.load_run(tmp_path / "run")
-    assert run.status == "finished" and len(log.read_text().splitlines()) == 4  # each genome once
+    calls = log.read_text().splitlines()  # 10: the default strategy starts with 10 random genomes
+    assert run.status == "finished" and len(calls) == len(set(calls)) == len(run.trials) == 10  # each genome once
 
 
 def test_a_lock_left_by_a_killed_process_does_not_block_a_resume(write_config, tmp_path):
@@ -309,12 +310,13 @@ def test_a_run_where_every_trial_fails_exits_3_with_the_error(write_config, tmp_
     """)
     res = CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q"])
     assert res.exit_code == 3
-    assert one_line_error(res).startswith("error: no trial succeeded: 8 of 8 trials failed; most common error (8x): "
+    # generation 0 holds the surrogate's 10 random start genomes, generation 1 the population of 4
+    assert one_line_error(res).startswith("error: no trial succeeded: 14 of 14 trials failed; most common error (14x): "
                                           "RuntimeError: boom from the fitness function")
     run = natsel.load_run(tmp_path / "run")
     assert run.status == "failed" and "RuntimeError: boom" in run.meta["error"]
-    assert run.outcome["trained"] == 0 and run.outcome["failed"] == 8
-    assert all(h["trained"] == 0 and h["failed"] == 4 for h in run.history)
+    assert run.outcome["trained"] == 0 and run.outcome["failed"] == 14
+    assert [(h["trained"], h["failed"]) for h in run.history] == [(0, 10), (0, 4)]
 
 
 def test_a_fitness_returning_a_string_fails_loudly(write_config, tmp_path):

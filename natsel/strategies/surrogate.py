@@ -2,7 +2,8 @@
 
 Per generation (measured against Optuna's TPE in ``bench/search.py``; docs/genetic.md has the table):
 
-1. generation 0, or while fewer than two trials have a score: random genomes;
+1. generation 0 (``startup`` random genomes, or the population if larger), or while fewer than two
+   trials have a score: random genomes;
 2. parents come from **every** genome evaluated so far (mu + lambda), drawn by linear ranking among
    the best ``parents`` share (at least 4);
 3. each slot breeds its own brood of ``candidates`` children with natsel's operators: uniform
@@ -34,6 +35,7 @@ from natsel.strategies._base import PlanContext, Planned, Strategy
 from natsel.strategies.genetic import all_known, crossover_uniform, dedupe, mutate
 
 DEFAULTS: dict[str, Any] = {
+    "startup": 10,  # random genomes in generation 0 (at least the population): the model's first data
     "candidates": 24,  # children bred per slot, before ranking
     "parents": 0.3,  # share of the best evaluated genomes that breed
     "breeding": 0.8,  # probability of crossover (else a mutated copy of one parent)
@@ -114,8 +116,8 @@ class SurrogateStrategy(Strategy):
     """Surrogate-assisted (mu + lambda) evolution: natsel's default strategy."""
 
     name = "surrogate"
-    default_population = 10  # many small generations beat few large ones at 40-300 trials (bench/search.py)
-    options_schema = {"candidates": int, "parents": float, "breeding": float, "mutation_rate": float,
+    default_population = 5  # many small generations beat few large ones at 40-300 trials (bench/search.py)
+    options_schema = {"startup": int, "candidates": int, "parents": float, "breeding": float, "mutation_rate": float,
                       "explore": float, "random_share": float, "kappa": float, "trees": int, "model": str,
                       "max_retries": int}
 
@@ -127,7 +129,7 @@ class SurrogateStrategy(Strategy):
         for k in ("parents", "breeding", "mutation_rate", "explore", "random_share"):
             if k in options and not 0 <= options[k] <= 1:
                 raise ValueError(f"option '{k}' of strategy 'surrogate' must be between 0 and 1, got {options[k]!r}")
-        for k in ("candidates", "trees"):
+        for k in ("startup", "candidates", "trees"):
             if k in options and options[k] < 1:
                 raise ValueError(f"option '{k}' of strategy 'surrogate' must be at least 1, got {options[k]!r}")
 
@@ -143,7 +145,8 @@ class SurrogateStrategy(Strategy):
         scored = evaluated(ctx)
         genes = _genes(space)
         if ctx.generation == 0 or len(scored) < 2 or not genes:
-            out = self._random(ctx, taken, keys, s["max_retries"])
+            size = max(ctx.population, s["startup"]) if ctx.generation == 0 else ctx.population
+            out = self._random(ctx, taken, keys, s["max_retries"], size)
         else:
             out = self._bred(ctx, scored, genes, s, keys)
             factor = 1.0 / max(1, len(space))
@@ -159,10 +162,10 @@ class SurrogateStrategy(Strategy):
         return out
 
     def _random(self, ctx: PlanContext, taken: Callable[[Genome], bool], keys: set[str],
-                retries: int) -> list[Planned]:
+                retries: int, size: int) -> list[Planned]:
         out = []
         factor = 1.0 / max(1, len(ctx.space))
-        for i in range(ctx.population):
+        for i in range(size):
             if i == 0 and ctx.generation == 0 and ctx.initial_genome is not None:
                 g, origin = ctx.space.complete(ctx.initial_genome, ctx.rng), "initial"
             else:
