@@ -48,7 +48,7 @@ TOP_KEYS = {
 }  # plus the sections of the objective families (``fitness``, ``data``, ``swarm``, ...)
 EVOLUTION_KEYS = {
     "population", "generations", "elitism", "breeding", "mutation", "mutation_factor",
-    "crossover", "initial_genome", "max_retries",
+    "crossover", "initial_genome", "max_retries", "schedule",
 }
 TRAINING_KEYS = {
     "max_epochs", "patience", "max_training_time", "grace", "metric", "task",
@@ -411,6 +411,15 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
     if cfg.fidelity is not None and not strategies.get(cfg.strategy).supports_fidelity:
         raise v.err(("fidelity",), f"the {cfg.strategy} strategy does not plan rungs of budgets; "
                                    "use fidelity: with the genetic or random strategy")
+    if "schedule" in ev:
+        cfg.schedule = v.string(ev["schedule"], p + ("schedule",), {"generational", "steady"})
+    if cfg.schedule == "steady":
+        if not strategies.get(cfg.strategy).supports_steady:
+            raise v.err(p + ("schedule",), f"the {cfg.strategy} strategy plans whole generations; schedule: steady "
+                                           "works with the surrogate and random strategies")
+        if cfg.fidelity is not None:
+            raise v.err(p + ("schedule",), "successive halving (fidelity:) promotes within a generation and needs "
+                                           "schedule: generational; use pruning: with schedule: steady")
     if "initial_genome" in ev:
         init = v.mapping(ev["initial_genome"], p + ("initial_genome",), "initial_genome")
         for k, val in init.items():

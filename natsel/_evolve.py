@@ -18,6 +18,7 @@ import copy
 import sys
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -205,7 +206,27 @@ class Loop:
         self.rungs = cfg.fidelity.budgets(cfg.full_budget()) if cfg.fidelity is not None else None
 
     def run(self) -> str:
-        """Run generations until ``cfg.generations``; returns the run's final status."""
+        """Run until ``cfg.generations`` are done; returns the run's final status."""
+        cfg, store = self.cfg, self.store
+        if cfg.schedule == "steady":
+            status, stopped_at = self.run_steady()
+        else:
+            status, stopped_at = self.run_generational()
+        write_summaries(cfg, store)
+        counts = outcome(store.trials())
+        meta: dict[str, Any] = {"status": status, "finished": time.time()}
+        if counts["succeeded"] == 0 and counts["failed"] > 0:
+            meta.update(status="failed", error=f"no trial succeeded; most common error: {counts['common_error']}")
+        store.update_meta(**meta)
+        if status == "exhausted":
+            print(f"natsel: search space exhausted: generation {stopped_at} would hold no new genome (every genome "
+                  f"the {cfg.strategy} strategy could reach was already evaluated, here or in the shared cache)",
+                  file=sys.stderr)
+        store.close()
+        return str(meta["status"])
+
+    def run_generational(self) -> tuple[str, int]:
+        """Generation after generation, each complete before the next is planned."""
         cfg, store = self.cfg, self.store
         start = first_unfinished(store, self)
         status, stopped_at = "finished", start
@@ -230,18 +251,120 @@ class Loop:
                     self.callbacks.generation_end(Run(store.path))
         finally:
             self.callbacks.close()
-        write_summaries(cfg, store)
-        counts = outcome(store.trials())
-        meta: dict[str, Any] = {"status": status, "finished": time.time()}
-        if counts["succeeded"] == 0 and counts["failed"] > 0:
-            meta.update(status="failed", error=f"no trial succeeded; most common error: {counts['common_error']}")
-        store.update_meta(**meta)
-        if status == "exhausted":
-            print(f"natsel: search space exhausted: generation {stopped_at} would hold no new genome (every genome "
-                  f"the {cfg.strategy} strategy could reach was already evaluated, here or in the shared cache)",
-                  file=sys.stderr)
-        store.close()
-        return str(meta["status"])
+        return status, stopped_at
+
+    # -- the steady-state schedule ----------------------------------------------------------
+    def run_steady(self) -> tuple[str, int]:
+        """No generation barrier: whenever a worker is free, plan one genome from every trial finished
+        so far and start it. Generation 0 is planned at once (its genomes need no results); after it,
+        a "generation" is the next ``population`` trials, for the history, plots and the count.
+
+        Each planned trial stores the ids of the trials it was planned from (``extra.seen``); its
+        random generator is seeded with (seed, generation, slot). So every plan can be replayed
+        from the store, and a resume dispatches what was planned and never plans it again; which
+        trials had finished when a plan was made depends on timing, so two runs with the same seed
+        give the same genomes only with one worker."""
+        cfg, store = self.cfg, self.store
+        if not store.generation(0):
+            planned = self.plan(0)
+            if planned is None:
+                return "exhausted", 0
+            store.add_planned(0, planned)
+        first = len(store.generation(0))
+        pop = cfg.ga.population
+        total = first + pop * (cfg.generations - 1)
+        rows = store.trials()
+        queue: deque[Task] = deque()
+        state = {"planned": len(rows), "outstanding": 0, "done": sum(r["status"] != Status.PENDING for r in rows),
+                 "block": 0, "status": "finished", "stopped_at": cfg.generations}
+        ends = [first + pop * k for k in range(cfg.generations)]  # results after which a "generation" ends
+        best: float | None = (store.read_json("best.json") or {}).get("fitness")
+
+        def enqueue(row: TrialRow) -> None:
+            if self.enqueue_steady(row, queue):
+                state["outstanding"] += 1
+            else:  # served from the cache at once
+                state["done"] += 1
+
+        def top_up() -> None:  # keep every worker busy while trials remain to plan
+            while state["outstanding"] < self.ex.slots and state["planned"] < total and state["status"] == "finished":
+                row = self.plan_steady(state["planned"], first)
+                if row is None:
+                    state["status"], state["stopped_at"] = "exhausted", self.steady_place(state["planned"], first)[0]
+                    return
+                state["planned"] += 1
+                enqueue(row)
+
+        def end_blocks() -> None:
+            nonlocal best
+            while state["block"] < cfg.generations and state["done"] >= ends[state["block"]]:
+                best = write_summaries(cfg, store)
+                if self.callbacks.wants_run:
+                    self.callbacks.generation_end(Run(store.path))
+                state["block"] += 1
+                if state["block"] < cfg.generations and state["planned"] > state["done"]:
+                    self.callbacks.generation_start(state["block"], ends[state["block"]] - state["done"], best)
+
+        for r in rows:
+            if r["status"] == Status.PENDING:
+                enqueue(r)
+        state["block"] = sum(state["done"] >= e for e in ends)
+        self.callbacks.start(cfg.generations, state["block"])
+        try:
+            if state["block"] < cfg.generations:
+                self.callbacks.generation_start(state["block"], ends[state["block"]] - state["done"], best)
+            top_up()
+            for res in self.ex.run(queue):
+                store.finish(res.trial_id, res.status, res.fitness, res.metrics, res.seconds, res.error, res.started,
+                             res.extra)
+                self.callbacks.result(res)
+                state["outstanding"] -= 1
+                state["done"] += 1
+                top_up()
+                end_blocks()
+            end_blocks()
+        finally:
+            self.callbacks.close()
+        return str(state["status"]), int(state["stopped_at"])
+
+    def steady_place(self, n: int, first: int) -> tuple[int, int]:
+        """(generation, slot) of the ``n``-th trial of a steady-state run whose generation 0 holds ``first``."""
+        if n < first:
+            return 0, n
+        pop = self.cfg.ga.population
+        return 1 + (n - first) // pop, (n - first) % pop
+
+    def plan_steady(self, n: int, first: int) -> TrialRow | None:
+        """Plan and store the ``n``-th trial from every trial finished now (None: nothing new to plan)."""
+        cfg, store = self.cfg, self.store
+        g, slot = self.steady_place(n, first)
+        rows = store.trials()
+        seen = [t for t in rows if t["status"] != Status.PENDING]
+        keys = {t["key"] for t in rows}
+        ctx = PlanContext(generation=g, space=cfg.space, population=1, direction=self.direction, history=seen,
+                          known=lambda k: k in keys or store.known(k), rng=np.random.default_rng([cfg.seed, g, slot]),
+                          seed=cfg.seed)
+        planned = self.strategy.plan(ctx)
+        if not planned:
+            return None
+        p = planned[0]
+        key = cfg.space.key(p.genome)
+        if key in keys:
+            return None
+        store.add_planned(g, [(key, p.genome, p.origin)], FULL_BUDGET, slot, extra={"seen": [t["id"] for t in seen]})
+        return next(r for r in store.generation(g) if r["slot"] == slot)
+
+    def enqueue_steady(self, row: TrialRow, queue: deque[Task]) -> int:
+        """Queue a planned trial (1), or serve it from the cache at once (0)."""
+        if self.store.lookup(row["key"], row["budget"]) is not None:
+            self.finish_cached(row)
+            return 0
+        seen = set((row.get("extra") or {}).get("seen", []))
+        history = [t for t in self.store.trials() if t["id"] in seen]
+        prune = prune_thresholds(history, self.cfg.pruning, self.direction) if self.cfg.pruning else None
+        queue.append(Task(row["id"], row["genome"], row["key"], trial_seed(self.cfg.seed, row["key"]), row["budget"],
+                          prune))
+        return 1
 
     def promote(self, g: int) -> tuple[str, list[TrialRow]] | None:
         """The next rung of generation ``g`` (budget and trials to promote), if it has one to plan."""

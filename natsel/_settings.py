@@ -98,6 +98,9 @@ class Config:
     strategy: str = "surrogate"  # a name registered in natsel.strategies (natsel.strategies.DEFAULT)
     strategy_options: dict[str, Any] = field(default_factory=dict)
     generations: int = 10
+    #: generational (a barrier between generations; the same genomes with any number of workers) or
+    #: steady (a free worker at once gets a genome planned from everything finished so far)
+    schedule: str = "generational"
     objective: str = "python"  # the objective family (natsel.objectives), chosen when the config is read
     #: what the file itself says; ``seed``/``ga.population``/``generations`` may differ (command line, API)
     file_seed: int = 0

@@ -239,12 +239,14 @@ class RunStore:
             yield self.conn
 
     def add_planned(self, generation: int, planned: Iterable[tuple[str, dict[str, Any], str]],
-                    budget: str = FULL_BUDGET, first_slot: int = 0) -> None:
-        """Store planned (key, genome, origin) rows of a generation, from slot ``first_slot``, in one transaction."""
+                    budget: str = FULL_BUDGET, first_slot: int = 0, extra: dict[str, Any] | None = None) -> None:
+        """Store planned (key, genome, origin) rows of a generation, from slot ``first_slot``, in one
+        transaction; ``extra`` (kept when the trial finishes) says what they were planned from."""
         with self._tx() as c:
             c.executemany(
-                "INSERT INTO trials (generation, slot, key, genome, origin, budget) VALUES (?, ?, ?, ?, ?, ?)",
-                [(generation, first_slot + i, k, dumps(g), o, budget) for i, (k, g, o) in enumerate(planned)],
+                "INSERT INTO trials (generation, slot, key, genome, origin, budget, extra) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(generation, first_slot + i, k, dumps(g), o, budget, dumps(extra) if extra else None)
+                 for i, (k, g, o) in enumerate(planned)],
             )
 
     def generation(self, generation: int) -> list[TrialRow]:
@@ -276,10 +278,13 @@ class RunStore:
     def finish(self, trial_id: int, status: str, fitness: float | None, metrics: dict[str, Any] | None,
                seconds: float | None, error: str | None = None, started: float | None = None,
                extra: dict[str, Any] | None = None) -> None:
-        """Record a finished trial; committed at once."""
+        """Record a finished trial (``extra`` adds to what planning stored); committed at once."""
         if fitness is not None and not math.isfinite(fitness):
             fitness = None
         with self._tx() as c:
+            planned = c.execute("SELECT extra FROM trials WHERE id=?", (trial_id,)).fetchone()
+            if planned is not None and planned[0]:
+                extra = {**json.loads(planned[0]), **(extra or {})}
             c.execute(
                 "UPDATE trials SET status=?, fitness=?, metrics=?, seconds=?, error=?, started=?, finished=?, extra=?"
                 " WHERE id=?",

@@ -12,7 +12,15 @@ class Executor(ABC):
 
     @abstractmethod
     def run(self, tasks: Iterable[Task]) -> Iterator[Result]:
-        """Evaluate ``tasks``; yield one Result per task as each finishes."""
+        """Evaluate ``tasks``; yield one Result per task as each finishes.
+
+        A ``collections.deque`` is read as work comes free rather than all at once, so the caller
+        may append tasks to it after each result (the steady-state schedule does)."""
+
+    @property
+    def slots(self) -> int:
+        """How many tasks run at once."""
+        return 1
 
     def close(self, cancel: bool = False) -> None:
         """Release workers; ``cancel`` stops work in flight at once."""

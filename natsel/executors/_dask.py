@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -87,15 +88,31 @@ class DaskExecutor(Executor):
                                   key=f"natsel-trial-{task.trial_id}-{attempt}-{time.time_ns()}",
                                   resources=self.resources)
 
+    @property
+    def slots(self) -> int:
+        """Dask workers (each runs one trial at a time: TensorFlow sessions are process-wide)."""
+        try:
+            return max(1, len(self.client.nthreads()))
+        except Exception:  # noqa: BLE001 - a scheduler that cannot answer: one at a time until it can
+            return 1
+
     def run(self, tasks: Iterable[Task]) -> Iterator[Result]:
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
         pending = {}
+        queue = tasks if isinstance(tasks, deque) else deque(tasks)
         try:
-            for task in tasks:
-                pending[self._submit(task, 0)] = (task, 0)
-            ac = as_completed(list(pending), loop=self.client.loop)
+            ac = as_completed([], loop=self.client.loop)
+
+            def submit_queued() -> None:  # tasks the caller appended meanwhile (steady state) go out too
+                while queue:
+                    task = queue.popleft()
+                    fut = self._submit(task, 0)
+                    pending[fut] = (task, 0)
+                    ac.add(fut)
+
+            submit_queued()
             for fut in ac:
                 task, attempt = pending.pop(fut)
                 try:
@@ -108,6 +125,7 @@ class DaskExecutor(Executor):
                     else:
                         yield Result(task.trial_id, "failed",
                                      error=f"lost with its Dask worker {attempt + 1} times (retries: {self.retries})")
+                submit_queued()
         except (OSError, TimeoutError) as exc:
             raise ExecutorLost(f"lost the Dask scheduler at {self.scheduler} ({exc.__class__.__name__})") from None
         except Exception as exc:

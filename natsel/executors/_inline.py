@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -21,5 +22,6 @@ class InlineExecutor(Executor):
         self._objective = build_objective(objective, payload)
 
     def run(self, tasks: Iterable[Task]) -> Iterator[Result]:
-        for task in tasks:
-            yield self._objective(task)
+        queue = tasks if isinstance(tasks, deque) else deque(tasks)
+        while queue:
+            yield self._objective(queue.popleft())

@@ -115,8 +115,12 @@ class LocalPool(Executor):
         return [w.proc.pid for w in self.workers]
 
     # -- running ----------------------------------------------------------------------------
+    @property
+    def slots(self) -> int:
+        return self.n
+
     def run(self, tasks: Iterable[Task]) -> Iterator[Result]:
-        queue = deque(tasks)
+        queue = tasks if isinstance(tasks, deque) else deque(tasks)
         while queue or any(w.task is not None for w in self.workers):
             busy = sum(w.task is not None for w in self.workers)
             while len(self.workers) < min(self.n, len(queue) + busy):

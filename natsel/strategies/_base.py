@@ -100,6 +100,8 @@ class Strategy(ABC):
     options_schema: ClassVar[Mapping[str, type]] = {}
     #: plans generations whose genomes are trained in rungs of budgets (``fidelity:``)
     supports_fidelity: ClassVar[bool] = True
+    #: can plan one genome at a time from whatever has finished (``evolution.schedule: steady``)
+    supports_steady: ClassVar[bool] = False
     #: the population when the config's ``evolution:`` gives none
     default_population: ClassVar[int] = 20
 

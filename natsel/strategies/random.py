@@ -14,6 +14,7 @@ class RandomStrategy(Strategy):
     """Uniform samples over the space (log-uniform for log ranges), never a known genome."""
 
     name = "random"
+    supports_steady = True
     options_schema = {"max_retries": int}
 
     def plan(self, ctx: PlanContext) -> list[Planned] | None:

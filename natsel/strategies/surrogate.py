@@ -116,6 +116,7 @@ class SurrogateStrategy(Strategy):
     """Surrogate-assisted (mu + lambda) evolution: natsel's default strategy."""
 
     name = "surrogate"
+    supports_steady = True
     default_population = 5  # many small generations beat few large ones at 40-300 trials (bench/search.py)
     options_schema = {"startup": int, "candidates": int, "parents": float, "breeding": float, "mutation_rate": float,
                       "explore": float, "random_share": float, "kappa": float, "trees": int, "model": str,
@@ -217,7 +218,8 @@ class SurrogateStrategy(Strategy):
             score = _trees_score(xc, x, y, s["kappa"], s["trees"], int(rng.integers(2**31)))
         else:
             score = rng.random(len(cands))
-        n_explore = int(round(s["explore"] * population))
+        # one genome at a time (schedule: steady): it explores with probability ``explore``
+        n_explore = int(round(s["explore"] * population)) if population > 1 else int(rng.random() < s["explore"])
         exploring = set(rng.choice(population, size=n_explore, replace=False).tolist()) if n_explore else set()
         ranked = [int(i) for i in np.argsort(-score, kind="stable")]
         gid = np.asarray(group)
