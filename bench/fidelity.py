@@ -7,7 +7,7 @@ pruning) and Optuna TPE with its HyperbandPruner, on digits and Fashion-MNIST.
 
 Each run (data set x method x seed) is one process pinned to one CPU core, with one worker and one
 TensorFlow thread (natsel ``workers: 1, threads: 1``; Optuna ``n_jobs=1``), so no method gets more
-compute than another; ``--jobs N`` runs N of them at a time on cores 0..N-1. The clock starts
+compute than another; ``--jobs N`` runs N of them at a time on cores 0..N-1 (default 1: core 0). The clock starts
 before the process loads its data. natsel runs as ``natsel evolve`` and is killed (SIGKILL) at the
 largest budget; Optuna stops starting trials then. The best validation accuracy *so far* at each
 budget is read from the trials' finish times. Only full-budget results count for natsel (a score
@@ -261,7 +261,7 @@ def main() -> None:
     cores: queue.Queue[int | None] = queue.Queue()
     jobs = max(1, args.jobs)
     for i in range(jobs):
-        cores.put(i if jobs > 1 else None)
+        cores.put(i % (os.cpu_count() or 1))
 
     def one(key: tuple[str, str, int]) -> dict[str, Any]:
         core = cores.get()

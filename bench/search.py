@@ -54,7 +54,6 @@ import natsel  # noqa: E402
 import natsel._evolve as _evolve  # noqa: E402
 from natsel._evolve import trial_seed  # noqa: E402
 from natsel._space import Choice, Fixed, FloatRange, IntRange, SearchSpace  # noqa: E402
-from natsel.strategies.surrogate import DEFAULTS as SURROGATE_DEFAULTS  # noqa: E402
 
 #: natsel strategies and settings: name -> config overrides (``strategy`` and ``evolution`` keys).
 #: A new natsel strategy or setting is one more line.
@@ -199,7 +198,7 @@ def search_natsel(overrides: dict[str, Any]) -> Callable[[Objective, int], Trace
         new_per_generation = cfg.ga.population - (cfg.ga.n_elites() if cfg.strategy == "genetic" else 0)
         first = cfg.ga.population
         if cfg.strategy == "surrogate":  # generation 0 holds the start genomes
-            first = max(first, cfg.strategy_options.get("startup", SURROGATE_DEFAULTS["startup"]))
+            first = cfg.strategy_options.get("startup") or first
         cfg.generations = 1 + math.ceil(max(0, budget - first) / new_per_generation) + (0 if keras else 3)
         spent = [0.0, 0.0]
         original = _evolve.Loop.plan
@@ -377,7 +376,8 @@ def pool(parts: list[dict[str, Any]]) -> tuple[dict[str, Any], list[int]]:
         for prob, per in part["problems"].items():
             for name, runs in per.items():
                 rows.setdefault(prob, {}).setdefault(name, {}).update({int(r["seed"]): r for r in runs})
-    common = sorted(set.intersection(*(set(runs) for per in rows.values() for runs in per.values())))
+    seed_sets = [set(runs) for per in rows.values() for runs in per.values()]
+    common = sorted(set.intersection(*seed_sets)) if seed_sets else []
     budgets = sorted({int(b) for part in parts for b in part["budgets"]})
     problems = {prob: {name: [runs[seed] for seed in common] for name, runs in per.items()} for prob, per in rows.items()}
     return {"budgets": budgets, "seeds": len(common), "problems": problems}, common
@@ -389,7 +389,12 @@ def print_report(paths: list[str]) -> int:
     if not seeds:
         print("no seed was run by every searcher of every problem in these files", file=sys.stderr)
         return 1
-    names = list(next(iter(merged["problems"].values())))
+    names = list(dict.fromkeys(n for per in merged["problems"].values() for n in per))
+    missing = [(p, n) for p, per in merged["problems"].items() for n in names if n not in per]
+    if missing:
+        print(f"{missing[0][1]} has no run of {missing[0][0]} in these files; report the problems it ran apart",
+              file=sys.stderr)
+        return 1
     names = [n for n in PEERS if n in names] + [n for n in names if n not in PEERS]
     print("\n".join(report(merged, names, merged["budgets"])))
     print(f"\n(seeds {', '.join(map(str, seeds))}, those every searcher ran; from {', '.join(paths)})")

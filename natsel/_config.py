@@ -57,7 +57,7 @@ TRAINING_KEYS = {
 EXECUTOR_KEYS = {"type", "scheduler", "retries", "gpu", "timeout", "security"}
 SECURITY_KEYS = {"ca_file", "cert", "key"}
 #: evolution: keys only the genetic strategy reads
-GA_ONLY = ("elitism", "breeding", "mutation", "mutation_factor", "crossover")
+GA_ONLY = ("elitism", "breeding", "mutation", "mutation_factor", "crossover", "max_retries")
 GENE_KEYS = {"choices", "low", "high", "step", "log", "type", "value", "repeat", "digits", "when"}
 
 
@@ -402,9 +402,13 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
     ga_only = [k for k in GA_ONLY if k in ev]
     if ga_only and cfg.strategy != "genetic":
         which = "the default strategy" if "strategy" not in raw else "strategy"
-        raise v.err(p + (ga_only[0],), f"evolution.{ga_only[0]} is a rate of the genetic strategy, which {which} "
+        raise v.err(p + (ga_only[0],), f"evolution.{ga_only[0]} is a setting of the genetic strategy, which {which} "
                                        f"({cfg.strategy}) does not use; add 'strategy: genetic' to use it")
-    ga.setdefault("population", strategies.get(cfg.strategy).default_population)
+    chosen = strategies.get(cfg.strategy)
+    if "population" not in ga:  # the strategy's own default, and the first generation that goes with it
+        ga["population"] = chosen.default_population
+        if chosen.default_startup and "startup" not in cfg.strategy_options:
+            cfg.strategy_options = {**cfg.strategy_options, "startup": chosen.default_startup}
     cfg.ga = GASettings(**ga)
     cfg.file_population = cfg.ga.population
     _parse_fidelity(v, raw, cfg)

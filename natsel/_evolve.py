@@ -160,6 +160,15 @@ def prune_thresholds(history: list[TrialRow], pruning: Pruning, direction: Direc
     return out
 
 
+def steady_seen(row: TrialRow) -> Callable[[int], bool] | None:
+    """Which trial ids a steady-state plan was made from (None: not planned in steady state)."""
+    extra = row.get("extra") or {}
+    if "seen_upto" not in extra:
+        return None
+    upto, unseen = int(extra["seen_upto"]), set(extra.get("unseen", []))
+    return lambda i: i <= upto and i not in unseen
+
+
 def longest_first(tasks: list[Task], history: list[TrialRow], space: Any, k: int = 3) -> list[Task]:
     """Dispatch order: longest expected first, so the last trials of a generation are short ones.
 
@@ -259,11 +268,12 @@ class Loop:
         so far and start it. Generation 0 is planned at once (its genomes need no results); after it,
         a "generation" is the next ``population`` trials, for the history, plots and the count.
 
-        Each planned trial stores the ids of the trials it was planned from (``extra.seen``); its
-        random generator is seeded with (seed, generation, slot). So every plan can be replayed
-        from the store, and a resume dispatches what was planned and never plans it again; which
-        trials had finished when a plan was made depends on timing, so two runs with the same seed
-        give the same genomes only with one worker."""
+        Each planned trial stores which trials it was planned from (``extra.seen_upto``: the last
+        trial stored then; ``extra.unseen``: those of them still running) and its random generator
+        is seeded with (seed, generation, slot). So every plan can be replayed from the store, and a
+        resume dispatches what was planned and never plans it again; which trials had finished
+        when a plan was made depends on timing, so two runs with the same seed give the same
+        genomes only with one worker."""
         cfg, store = self.cfg, self.store
         if not store.generation(0):
             planned = self.plan(0)
@@ -273,18 +283,31 @@ class Loop:
         first = len(store.generation(0))
         pop = cfg.ga.population
         total = first + pop * (cfg.generations - 1)
-        rows = store.trials()
+        self.rows: dict[int, TrialRow] = {r["id"]: r for r in store.trials()}  # the store, mirrored
         queue: deque[Task] = deque()
-        state = {"planned": len(rows), "outstanding": 0, "done": sum(r["status"] != Status.PENDING for r in rows),
-                 "block": 0, "status": "finished", "stopped_at": cfg.generations}
+        running: dict[tuple[str, str], int] = {}  # evaluation identity -> the trial evaluating it
+        waiting: dict[tuple[str, str], list[TrialRow]] = {}  # the same evaluation planned twice: copied after
+        state = {"planned": len(self.rows), "outstanding": 0, "block": 0, "status": "finished",
+                 "stopped_at": cfg.generations,
+                 "done": sum(r["status"] != Status.PENDING for r in self.rows.values())}
         ends = [first + pop * k for k in range(cfg.generations)]  # results after which a "generation" ends
         best: float | None = (store.read_json("best.json") or {}).get("fitness")
 
+        def copy_cached(row: TrialRow) -> None:
+            self.finish_cached(row)
+            self.rows[row["id"]] = store.trial(row["id"])
+            state["done"] += 1
+
         def enqueue(row: TrialRow) -> None:
-            if self.enqueue_steady(row, queue):
+            ident = (row["key"], row["budget"])
+            if store.lookup(*ident) is not None:
+                copy_cached(row)
+            elif ident in running:
+                waiting.setdefault(ident, []).append(row)
+            else:
+                running[ident] = row["id"]
+                queue.append(self.steady_task(row))
                 state["outstanding"] += 1
-            else:  # served from the cache at once
-                state["done"] += 1
 
         def top_up() -> None:  # keep every worker busy while trials remain to plan
             while state["outstanding"] < self.ex.slots and state["planned"] < total and state["status"] == "finished":
@@ -295,34 +318,49 @@ class Loop:
                 state["planned"] += 1
                 enqueue(row)
 
-        def end_blocks() -> None:
+        def end_block() -> None:
             nonlocal best
+            best = write_summaries(cfg, store)
+            if self.callbacks.wants_run:
+                self.callbacks.generation_end(Run(store.path))
+            state["block"] += 1
+
+        def end_blocks(final: bool = False) -> None:
             while state["block"] < cfg.generations and state["done"] >= ends[state["block"]]:
-                best = write_summaries(cfg, store)
-                if self.callbacks.wants_run:
-                    self.callbacks.generation_end(Run(store.path))
-                state["block"] += 1
+                end_block()
                 if state["block"] < cfg.generations and state["planned"] > state["done"]:
                     self.callbacks.generation_start(state["block"], ends[state["block"]] - state["done"], best)
+            started = ends[state["block"] - 1] if state["block"] else 0
+            if final and state["block"] < cfg.generations and state["done"] > started:
+                end_block()  # the part of a generation an exhausted space left
 
-        for r in rows:
+        state["block"] = sum(state["done"] >= e for e in ends)
+        for r in list(self.rows.values()):
             if r["status"] == Status.PENDING:
                 enqueue(r)
-        state["block"] = sum(state["done"] >= e for e in ends)
         self.callbacks.start(cfg.generations, state["block"])
         try:
             if state["block"] < cfg.generations:
                 self.callbacks.generation_start(state["block"], ends[state["block"]] - state["done"], best)
             top_up()
+            end_blocks()
             for res in self.ex.run(queue):
                 store.finish(res.trial_id, res.status, res.fitness, res.metrics, res.seconds, res.error, res.started,
                              res.extra)
+                row = self.rows[res.trial_id] = store.trial(res.trial_id)
                 self.callbacks.result(res)
                 state["outstanding"] -= 1
                 state["done"] += 1
+                ident = (row["key"], row["budget"])
+                running.pop(ident, None)
+                for copy_row in waiting.pop(ident, []):
+                    copy_cached(copy_row)
                 top_up()
                 end_blocks()
-            end_blocks()
+            if any(r["status"] == Status.PENDING for r in self.rows.values()):
+                raise RuntimeError(f"{type(self.ex).__name__} did not run the tasks added while it ran; schedule: "
+                                   "steady needs an executor that reads its task deque as workers come free")
+            end_blocks(final=state["status"] != "finished")
         finally:
             self.callbacks.close()
         return str(state["status"]), int(state["stopped_at"])
@@ -334,37 +372,44 @@ class Loop:
         pop = self.cfg.ga.population
         return 1 + (n - first) // pop, (n - first) % pop
 
-    def plan_steady(self, n: int, first: int) -> TrialRow | None:
-        """Plan and store the ``n``-th trial from every trial finished now (None: nothing new to plan)."""
+    def plan_steady(self, n: int, first: int, attempts: int = 3) -> TrialRow | None:
+        """Plan and store the ``n``-th trial from every trial finished now (None: nothing new found in
+        ``attempts`` tries, each with its own generator: (seed, generation, slot[, attempt]))."""
         cfg, store = self.cfg, self.store
         g, slot = self.steady_place(n, first)
-        rows = store.trials()
+        rows = sorted(self.rows.values(), key=lambda t: t["id"])
         seen = [t for t in rows if t["status"] != Status.PENDING]
         keys = {t["key"] for t in rows}
-        ctx = PlanContext(generation=g, space=cfg.space, population=1, direction=self.direction, history=seen,
-                          known=lambda k: k in keys or store.known(k), rng=np.random.default_rng([cfg.seed, g, slot]),
-                          seed=cfg.seed)
-        planned = self.strategy.plan(ctx)
-        if not planned:
-            return None
-        p = planned[0]
-        key = cfg.space.key(p.genome)
-        if key in keys:
-            return None
-        store.add_planned(g, [(key, p.genome, p.origin)], FULL_BUDGET, slot, extra={"seen": [t["id"] for t in seen]})
-        return next(r for r in store.generation(g) if r["slot"] == slot)
+        for attempt in range(attempts):
+            ctx = PlanContext(generation=g, space=cfg.space, population=1, direction=self.direction, history=seen,
+                              known=lambda k: k in keys or store.known(k), seed=cfg.seed,
+                              rng=np.random.default_rng([cfg.seed, g, slot] + ([attempt] if attempt else [])))
+            planned = self.strategy.plan(ctx)
+            if not planned:
+                return None
+            p = planned[0]
+            key = cfg.space.key(p.genome)
+            if key in keys:
+                continue
+            extra: dict[str, Any] = {"seen_upto": rows[-1]["id"] if rows else 0,
+                                     "unseen": [t["id"] for t in rows if t["status"] == Status.PENDING]}
+            if attempt:
+                extra["attempt"] = attempt
+            store.add_planned(g, [(key, p.genome, p.origin)], FULL_BUDGET, slot, extra=extra)
+            row = store.last_trial()
+            assert row is not None
+            self.rows[row["id"]] = row
+            return row
+        return None
 
-    def enqueue_steady(self, row: TrialRow, queue: deque[Task]) -> int:
-        """Queue a planned trial (1), or serve it from the cache at once (0)."""
-        if self.store.lookup(row["key"], row["budget"]) is not None:
-            self.finish_cached(row)
-            return 0
-        seen = set((row.get("extra") or {}).get("seen", []))
-        history = [t for t in self.store.trials() if t["id"] in seen]
-        prune = prune_thresholds(history, self.cfg.pruning, self.direction) if self.cfg.pruning else None
-        queue.append(Task(row["id"], row["genome"], row["key"], trial_seed(self.cfg.seed, row["key"]), row["budget"],
-                          prune))
-        return 1
+    def steady_task(self, row: TrialRow) -> Task:
+        """A planned trial as a task; with ``pruning:``, thresholds from the trials it was planned from."""
+        prune = None
+        if self.cfg.pruning:
+            seen = steady_seen(row)  # None: generation 0, planned before anything ran
+            history = [] if seen is None else [t for i, t in sorted(self.rows.items()) if seen(i)]
+            prune = prune_thresholds(history, self.cfg.pruning, self.direction)
+        return Task(row["id"], row["genome"], row["key"], trial_seed(self.cfg.seed, row["key"]), row["budget"], prune)
 
     def promote(self, g: int) -> tuple[str, list[TrialRow]] | None:
         """The next rung of generation ``g`` (budget and trials to promote), if it has one to plan."""

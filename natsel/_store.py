@@ -260,6 +260,13 @@ class RunStore:
     def trials(self) -> list[TrialRow]:
         return [_row(r) for r in self.conn.execute("SELECT * FROM trials ORDER BY id")]
 
+    def trial(self, trial_id: int) -> TrialRow:
+        return _row(self.conn.execute("SELECT * FROM trials WHERE id = ?", (trial_id,)).fetchone())
+
+    def last_trial(self) -> TrialRow | None:
+        r = self.conn.execute("SELECT * FROM trials ORDER BY id DESC LIMIT 1").fetchone()
+        return None if r is None else _row(r)
+
     def lookup(self, key: str, budget: str = FULL_BUDGET) -> dict[str, Any] | None:
         """A finished evaluation of this (genome key, budget), in this run or the shared cache.
 

@@ -77,16 +77,17 @@ def _run(strategy, space, f, seed: int, generations: int, population: int, first
 @pytest.mark.parametrize("model", ["trees", "none"])
 def test_surrogate_plans_new_distinct_genomes_from_trials_and_rng_only(model: str) -> None:
     space, f = _space("interaction"), PROBLEMS["interaction"].clean
-    a = _run(SurrogateStrategy({"model": model}), space, f, seed=3, generations=4, population=6, first=10)
-    b = _run(SurrogateStrategy({"model": model}), space, f, seed=3, generations=4, population=6, first=10)
+    a = _run(SurrogateStrategy({"model": model}), space, f, seed=3, generations=4, population=6)
+    b = _run(SurrogateStrategy({"model": model}), space, f, seed=3, generations=4, population=6)
     assert [t["genome"] for t in a] == [t["genome"] for t in b]
     assert all(space.invalid_genes(t["genome"]) == [] for t in a)
 
 
-@pytest.mark.parametrize(("startup", "first"), [(3, 6), (12, 12)])
-def test_surrogate_generation_zero_holds_startup_random_genomes_or_the_population(startup: int, first: int) -> None:
+@pytest.mark.parametrize(("startup", "first"), [(None, 6), (3, 3), (12, 12)])
+def test_surrogate_generation_zero_holds_startup_random_genomes_or_the_population(startup, first: int) -> None:
     space, f = _space("interaction"), PROBLEMS["interaction"].clean
-    trials = _run(SurrogateStrategy({"startup": startup}), space, f, seed=1, generations=3, population=6, first=first)
+    options = {} if startup is None else {"startup": startup}
+    trials = _run(SurrogateStrategy(options), space, f, seed=1, generations=3, population=6, first=first)
     assert [sum(t["generation"] == g for t in trials) for g in range(3)] == [first, 6, 6]
 
 

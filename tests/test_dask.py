@@ -107,7 +107,7 @@ def test_steady_schedule_on_dask_keeps_both_workers_fed(cluster, write_config, t
     cfg = natsel.load_config(write_config(text))
     cfg.executor.type, cfg.executor.scheduler = "dask", cluster.address
     run = natsel.evolve(cfg, tmp_path / "dask", progress=False)
-    assert run.status == "finished" and len(run.trials) == 10 + 3 * 3
+    assert run.status == "finished" and len(run.trials) == 3 * 4
     assert len({t["key"] for t in run.trials}) == len(run.trials)
     assert all(t["status"] == "ok" for t in run.trials)
     assert all(t["extra"]["seen"] for t in run.trials if t["generation"] > 0)
@@ -146,7 +146,7 @@ def test_a_worker_killed_mid_trial_loses_nothing(cluster, write_config, tmp_path
     run = box["run"]
     assert run.status == "finished"
     slots = [(t["generation"], t["slot"]) for t in run.trials]
-    assert len(slots) == len(set(slots)) == 10 + 4  # every trial recorded once (generation 0: 10 start genomes)
+    assert len(slots) == len(set(slots)) == 8  # every trial recorded once
     assert all(t["status"] in ("ok", "cached") for t in run.trials)
     lines = log.read_text().splitlines()
     assert any(int(line.split()[0]) == victim for line in lines)
@@ -271,7 +271,7 @@ def test_tls_cluster_runs_an_evolve_and_refuses_strangers(tmp_path, write_config
         cfg = natsel.load_config(path)  # the relative certificate paths resolve against the config's folder
         assert cfg.executor.security.cert == (tmp_path / "certs" / "natsel.pem").resolve()
         run = natsel.evolve(cfg, tmp_path / "run", progress=False, plots=False)
-        assert run.status == "finished" and len(run.trials) == 10 + 6  # generation 0 holds 10 start genomes
+        assert run.status == "finished" and len(run.trials) == 12
         assert all(t["status"] in ("ok", "cached") for t in run.trials)
         assert "neither encrypted nor authenticated" not in capsys.readouterr().err
 

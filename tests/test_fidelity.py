@@ -23,7 +23,6 @@ workers: {workers}
 training: {{max_epochs: 9}}
 fidelity: {{resource: epochs, minimum: 1, eta: 3}}
 evolution: {{population: 9, generations: {generations}}}
-strategy: {{name: surrogate, startup: 9}}   # every generation 9 genomes: rungs of 9, 3 and 1
 space:
   activation: [relu, elu, tanh, sigmoid]
   batch_size: [16, 32, 64, 128]

@@ -54,8 +54,18 @@ def test_surrogate_finds_the_mixed_optimum_region(write_config, tmp_path):
 def test_genetic_rates_without_the_genetic_strategy_are_a_config_error(write_config):
     import pytest
 
-    with pytest.raises(natsel.ConfigError, match=r"config.yaml:3: evolution.elitism is a rate of the genetic strategy, "
+    with pytest.raises(natsel.ConfigError, match=r"config.yaml:3: evolution.elitism is a setting of the genetic strategy, "
                                                  r"which the default strategy \(surrogate\) does not use"):
         natsel.load_config(write_config("fitness: helpers:constant\nevolution:\n  elitism: 0.1\nspace:\n  x: [1, 2]\n"))
     assert natsel.load_config(write_config("fitness: helpers:constant\nstrategy: genetic\nevolution:\n  elitism: 0.1\n"
                                            "space:\n  x: [1, 2]\n")).ga.elitism == 0.1
+
+
+@pytest.mark.parametrize(("evolution", "sizes"), [("{generations: 3}", [10, 5, 5]),
+                                                  ("{population: 4, generations: 3}", [4, 4, 4])])
+def test_the_default_population_starts_with_10_random_genomes_an_explicit_one_with_itself(write_config, tmp_path,
+                                                                                         evolution, sizes):
+    cfg = write_config(f"fitness: helpers:constant\nworkers: 0\nevolution: {evolution}\nspace:\n"
+                       "  x: {low: 0, high: 1}\n  y: {low: 0, high: 1}\n")
+    run = natsel.evolve(cfg, tmp_path / "run", progress=False, plots=False)
+    assert [sum(t["generation"] == g for t in run.trials) for g in range(3)] == sizes

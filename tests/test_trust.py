@@ -276,8 +276,8 @@ def test_a_second_evolve_on_a_busy_run_folder_is_refused(write_config, tmp_path)
         out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     run = natsel.load_run(tmp_path / "run")
-    calls = log.read_text().splitlines()  # 10: the default strategy starts with 10 random genomes
-    assert run.status == "finished" and len(calls) == len(set(calls)) == len(run.trials) == 10  # each genome once
+    calls = log.read_text().splitlines()
+    assert run.status == "finished" and len(calls) == len(set(calls)) == len(run.trials) == 4  # each genome once
 
 
 def test_a_lock_left_by_a_killed_process_does_not_block_a_resume(write_config, tmp_path):
@@ -310,13 +310,12 @@ def test_a_run_where_every_trial_fails_exits_3_with_the_error(write_config, tmp_
     """)
     res = CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q"])
     assert res.exit_code == 3
-    # generation 0 holds the surrogate's 10 random start genomes, generation 1 the population of 4
-    assert one_line_error(res).startswith("error: no trial succeeded: 14 of 14 trials failed; most common error (14x): "
+    assert one_line_error(res).startswith("error: no trial succeeded: 8 of 8 trials failed; most common error (8x): "
                                           "RuntimeError: boom from the fitness function")
     run = natsel.load_run(tmp_path / "run")
     assert run.status == "failed" and "RuntimeError: boom" in run.meta["error"]
-    assert run.outcome["trained"] == 0 and run.outcome["failed"] == 14
-    assert [(h["trained"], h["failed"]) for h in run.history] == [(0, 10), (0, 4)]
+    assert run.outcome["trained"] == 0 and run.outcome["failed"] == 8
+    assert [(h["trained"], h["failed"]) for h in run.history] == [(0, 4), (0, 4)]
 
 
 def test_a_fitness_returning_a_string_fails_loudly(write_config, tmp_path):
@@ -635,3 +634,10 @@ def test_a_bad_limit_is_a_config_error(write_config, value):
     cfg = write_config(KERAS.format(data=f"{{source: iris, limit: {value}}}", training="{max_epochs: 1}"))
     with pytest.raises(natsel.ConfigError, match=r"config.yaml:\d+: .*limit"):
         natsel.load_config(cfg)
+
+
+def test_a_limit_that_drops_classes_of_a_sorted_source_is_a_data_error():
+    from natsel.objectives.keras.data import DataError, load_dataset
+
+    with pytest.raises(DataError, match=r"data iris: its first 100 rows \('limit'\) hold 2 of its 3 classes"):
+        load_dataset({"source": "iris", "limit": 100})

@@ -104,6 +104,8 @@ class Strategy(ABC):
     supports_steady: ClassVar[bool] = False
     #: the population when the config's ``evolution:`` gives none
     default_population: ClassVar[int] = 20
+    #: with the default population: the ``startup`` option (generation 0's size) unless the config sets it
+    default_startup: ClassVar[int | None] = None
 
     def __init__(self, options: Mapping[str, Any] | None = None, settings: Any = None) -> None:
         self.options = dict(options or {})

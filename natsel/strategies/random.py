@@ -21,13 +21,14 @@ class RandomStrategy(Strategy):
         retries = int(self.options.get("max_retries", 50))
         keys: set[str] = set()
         out: list[Planned] = []
-        for _ in range(ctx.population):
-            genome = ctx.space.sample(ctx.rng)
+        for i in range(ctx.population):
+            first = i == 0 and ctx.generation == 0 and ctx.initial_genome is not None
+            genome = ctx.space.complete(ctx.initial_genome, ctx.rng) if first else ctx.space.sample(ctx.rng)
             for _ in range(retries):
                 k = ctx.space.key(genome)
                 if k not in keys and not ctx.known(k):
                     break
                 genome = ctx.space.sample(ctx.rng)
             keys.add(ctx.space.key(genome))
-            out.append(Planned(genome, "random"))
+            out.append(Planned(genome, "initial" if first else "random"))
         return None if all_known(out, ctx.space, ctx.known) else out

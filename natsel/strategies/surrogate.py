@@ -2,8 +2,9 @@
 
 Per generation (measured against Optuna's TPE in ``bench/search.py``; docs/genetic.md has the table):
 
-1. generation 0 (``startup`` random genomes, or the population if larger), or while fewer than two
-   trials have a score: random genomes;
+1. generation 0 (``startup`` random genomes: by default the population, or 10 when the config
+   leaves the population to the strategy's 5), or while fewer than two trials have a score: random
+   genomes;
 2. parents come from **every** genome evaluated so far (mu + lambda), drawn by linear ranking among
    the best ``parents`` share (at least 4);
 3. each slot breeds its own brood of ``candidates`` children with natsel's operators: uniform
@@ -35,7 +36,7 @@ from natsel.strategies._base import PlanContext, Planned, Strategy
 from natsel.strategies.genetic import all_known, crossover_uniform, dedupe, mutate
 
 DEFAULTS: dict[str, Any] = {
-    "startup": 10,  # random genomes in generation 0 (at least the population): the model's first data
+    "startup": None,  # random genomes in generation 0 (None: the population); 10 if the config sets no population
     "candidates": 24,  # children bred per slot, before ranking
     "parents": 0.3,  # share of the best evaluated genomes that breed
     "breeding": 0.8,  # probability of crossover (else a mutated copy of one parent)
@@ -118,6 +119,7 @@ class SurrogateStrategy(Strategy):
     name = "surrogate"
     supports_steady = True
     default_population = 5  # many small generations beat few large ones at 40-300 trials (bench/search.py)
+    default_startup = 10  # ... after a first generation of 10 (with the default population)
     options_schema = {"startup": int, "candidates": int, "parents": float, "breeding": float, "mutation_rate": float,
                       "explore": float, "random_share": float, "kappa": float, "trees": int, "model": str,
                       "max_retries": int}
@@ -146,7 +148,7 @@ class SurrogateStrategy(Strategy):
         scored = evaluated(ctx)
         genes = _genes(space)
         if ctx.generation == 0 or len(scored) < 2 or not genes:
-            size = max(ctx.population, s["startup"]) if ctx.generation == 0 else ctx.population
+            size = (s["startup"] or ctx.population) if ctx.generation == 0 else ctx.population
             out = self._random(ctx, taken, keys, s["max_retries"], size)
         else:
             out = self._bred(ctx, scored, genes, s, keys)

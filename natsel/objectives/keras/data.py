@@ -312,6 +312,12 @@ def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".", seed: int = 0
     if limit and int(limit) < len(x):  # the first rows only (a source's own test set is kept whole)
         if all_rows:
             extra = (_check(x[int(limit):], y[int(limit):], f"{name} (rows beyond the limit)"), y[int(limit):])
+        if _task(y, task, name) != "regression":
+            kept, every = np.unique(y[: int(limit)]), np.unique(y)
+            if len(kept) < len(every):
+                raise DataError(f"data {name}: its first {int(limit)} rows ('limit') hold {len(kept)} of its "
+                                f"{len(every)} classes (are the rows sorted by class?); shuffle the rows, or "
+                                "raise the limit")
         x, y = x[: int(limit)], y[: int(limit)]
     x = _check(x, y, name)
     task = _task(y, task, name)
