@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import natsel
 from natsel.executors import Executor
 
