@@ -68,6 +68,6 @@ def test_genetic_rates_without_the_genetic_strategy_are_a_config_error(write_con
 def test_the_default_population_starts_with_10_random_genomes_an_explicit_one_with_itself(write_config, tmp_path,
                                                                                          evolution, sizes):
     cfg = write_config(f"fitness: helpers:constant\nworkers: 0\nevolution: {evolution}\nspace:\n"
-                       "  x: {low: 0, high: 1}\n  y: {low: 0, high: 1}\n")
+                       "  x: {low: 0.0, high: 1.0}\n  y: {low: 0.0, high: 1.0}\n")
     run = natsel.evolve(cfg, tmp_path / "run", progress=False, plots=False)
     assert [sum(t["generation"] == g for t in run.trials) for g in range(3)] == sizes
