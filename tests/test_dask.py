@@ -110,7 +110,7 @@ def test_steady_schedule_on_dask_keeps_both_workers_fed(cluster, write_config, t
     assert run.status == "finished" and len(run.trials) == 3 * 4
     assert len({t["key"] for t in run.trials}) == len(run.trials)
     assert all(t["status"] == "ok" for t in run.trials)
-    assert all(t["extra"]["seen"] for t in run.trials if t["generation"] > 0)
+    assert all("seen_upto" in t["extra"] for t in run.trials if t["generation"] > 0)
 
 
 @pytest.mark.parametrize("cluster", [{"NATSEL_TEST_LOG": "calls.log", "NATSEL_TEST_RELEASE": "release"}],
