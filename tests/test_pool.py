@@ -132,9 +132,9 @@ def test_run_completes_with_crashing_and_hanging_trials(write_config, tmp_path):
     assert run.fittest["mode"] in ("ok", "fine")
 
 
-def _start(cfg: Path, run_dir: Path, log: Path) -> subprocess.Popen:
+def _start(cfg: Path, run_dir: Path, log: Path, **env: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "natsel", "evolve", str(cfg), "--run-dir", str(run_dir), "-q"],
-                            env={**os.environ, "NATSEL_TEST_LOG": str(log)}, start_new_session=True,
+                            env={**os.environ, "NATSEL_TEST_LOG": str(log), **env}, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -153,12 +153,26 @@ def test_kill_9_of_the_parent_leaves_no_worker(write_config, tmp_path):
             proc.kill()
 
 
-def test_ctrl_c_stops_workers_and_the_run_resumes(write_config, tmp_path):
-    cfg = write_config(RUN.format(limit=1, generations=2, modes="[ok, hang]"))
-    log = tmp_path / "calls.log"
-    proc = _start(cfg, tmp_path / "run", log)
+HELD = """
+name: pool
+fitness: helpers:held
+workers: 2
+evolution: {population: 6, generations: 2}
+space:
+  activation: [relu, elu, tanh, sigmoid]
+  batch_size: [16, 32, 64, 128]
+  layers: {low: 1, high: 8}
+  learning_rate: {low: 1e-4, high: 1e-1, log: true}
+"""
+
+
+def test_ctrl_c_stops_workers_and_the_run_resumes(write_config, tmp_path, monkeypatch):
+    cfg = write_config(HELD)
+    log, release = tmp_path / "calls.log", tmp_path / "release"
+    # each trial waits for the release file, so the run is certainly mid-way when Ctrl-C comes
+    proc = _start(cfg, tmp_path / "run", log, NATSEL_TEST_RELEASE=str(release))
     workers = wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 2 and workers_of(proc.pid),
-                       60, "trials in flight")
+                       60, "two trials in flight")
     started = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     out, err = proc.communicate(timeout=30)
@@ -168,8 +182,10 @@ def test_ctrl_c_stops_workers_and_the_run_resumes(write_config, tmp_path):
     assert stop_seconds < 10
     assert not any(alive(p) for p in workers)
     partial = natsel.load_run(tmp_path / "run")
-    assert partial.status == "interrupted"
+    assert partial.status == "interrupted" and any(t["status"] == "pending" for t in partial.trials)
     done_before = {t["id"]: t for t in partial.trials if t["status"] != "pending"}
+    release.touch()
+    monkeypatch.setenv("NATSEL_TEST_RELEASE", str(release))
     resumed = natsel.evolve(natsel.load_config(cfg), tmp_path / "run", progress=False)
     assert resumed.status == "finished"
     for t in resumed.trials:
