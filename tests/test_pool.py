@@ -132,10 +132,16 @@ def test_run_completes_with_crashing_and_hanging_trials(write_config, tmp_path):
     assert run.fittest["mode"] in ("ok", "fine")
 
 
+def _default_sigint() -> None:
+    """In the child before exec: Ctrl-C as a terminal's foreground job gets it. A shell runs background
+    jobs (CI under ``nohup ... &``) with SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(cfg: Path, run_dir: Path, log: Path, **env: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "natsel", "evolve", str(cfg), "--run-dir", str(run_dir), "-q"],
                             env={**os.environ, "NATSEL_TEST_LOG": str(log), **env}, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            preexec_fn=_default_sigint, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_kill_9_of_the_parent_leaves_no_worker(write_config, tmp_path):
