@@ -405,16 +405,18 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
         raise v.err(p + (ga_only[0],), f"evolution.{ga_only[0]} is a setting of the genetic strategy, which {which} "
                                        f"({cfg.strategy}) does not use; add 'strategy: genetic' to use it")
     chosen = strategies.get(cfg.strategy)
-    if "population" not in ga:  # the strategy's own default, and the first generation that goes with it
+    _parse_fidelity(v, raw, cfg)
+    if cfg.fidelity is not None and not chosen.supports_fidelity:
+        raise v.err(("fidelity",), f"the {cfg.strategy} strategy does not plan rungs of budgets; "
+                                   "use fidelity: with the surrogate, genetic or random strategy")
+    if "population" not in ga and cfg.fidelity is not None:  # one full bracket: a full-budget result a generation
+        ga["population"] = cfg.fidelity.bracket(cfg.full_budget())
+    elif "population" not in ga:  # the strategy's own default, and the first generation that goes with it
         ga["population"] = chosen.default_population
         if chosen.default_startup and "startup" not in cfg.strategy_options:
             cfg.strategy_options = {**cfg.strategy_options, "startup": chosen.default_startup}
     cfg.ga = GASettings(**ga)
     cfg.file_population = cfg.ga.population
-    _parse_fidelity(v, raw, cfg)
-    if cfg.fidelity is not None and not strategies.get(cfg.strategy).supports_fidelity:
-        raise v.err(("fidelity",), f"the {cfg.strategy} strategy does not plan rungs of budgets; "
-                                   "use fidelity: with the genetic or random strategy")
     if "schedule" in ev:
         cfg.schedule = v.string(ev["schedule"], p + ("schedule",), {"generational", "steady"})
     if cfg.schedule == "steady":

@@ -33,7 +33,7 @@ from natsel._run import Run, compute_history, outcome, pick_best
 from natsel._rundir import RunFolder, resolve
 from natsel._settings import Pruning
 from natsel._store import RunStore
-from natsel._trial import FULL_BUDGET, Direction, Status, Task, TrialRow
+from natsel._trial import FULL_BUDGET, Direction, Status, Task, TrialRow, budget_rank
 from natsel.executors._base import Executor, ExecutorLost
 from natsel.executors._factory import check_workers, make_executor
 from natsel.strategies import PlanContext
@@ -444,6 +444,8 @@ class Loop:
             ident = (r["key"], r["budget"])
             if store.lookup(*ident) is not None:
                 self.finish_cached(r)
+            elif (source := self.settled(r)) is not None:
+                self.finish_settled(r, source)
             elif ident in queued:
                 later.append(r)  # the same evaluation twice in one generation: copied once it is done
             else:
@@ -458,6 +460,26 @@ class Loop:
             self.callbacks.result(res)
         for r in later:
             self.finish_cached(r)
+
+    def settled(self, row: TrialRow) -> TrialRow | None:
+        """A finished trial of the same genome at a smaller epoch budget that early stopping ended
+        before that budget's epoch limit (``metrics.early_stopped``), if any: training the genome with
+        a higher limit repeats it exactly (the same seed, the same epochs, the same stop), so a
+        promotion to ``row``'s budget needs no training."""
+        fid = self.cfg.fidelity
+        if fid is None or fid.resource != "epochs" or row["budget"] == self.rungs[0]:  # type: ignore[index]
+            return None
+        want = budget_rank(row["budget"])
+        for t in self.store.generation(row["generation"]):
+            if (t["key"] == row["key"] and t["status"] == Status.OK and t["budget"].startswith("epochs=")
+                    and budget_rank(t["budget"]) < want and (t.get("metrics") or {}).get("early_stopped")):
+                return t
+        return None
+
+    def finish_settled(self, row: TrialRow, source: TrialRow) -> None:
+        self.store.finish(row["id"], Status.CACHED, source["fitness"], source["metrics"], 0.0, None,
+                          extra={"source_trial": source["id"], "source_status": source["status"],
+                                 "source_budget": source["budget"], "early_stopped": True})
 
     def finish_cached(self, row: TrialRow) -> None:
         hit = self.store.lookup(row["key"], row.get("budget", FULL_BUDGET))

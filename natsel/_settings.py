@@ -34,8 +34,11 @@ class Training:
 class Fidelity:
     """Successive halving inside each generation (``fidelity:``): rungs of growing budgets.
 
-    The generation's genomes are trained at ``minimum``; the best ``1/eta`` of each rung go on to
-    the next budget (``minimum * eta**k``), and the last rung is the full budget (``maximum``).
+    The rungs divide the full budget by ``eta`` again and again, as Hyperband's do: ``top / eta**k``
+    for k = K .. 1 with K the most that keeps the first rung at or above ``minimum``, then the full
+    budget (``top``); at least one rung (at ``minimum``) when the minimum is below the full budget. So
+    the last reduced rung is a 1/eta share of the full budget, never a near copy of it. The generation's genomes are trained at the first rung; the best ``1/eta`` of each rung go
+    on to the next.
     """
 
     resource: str = "epochs"  # epochs | rows (a fraction of the training rows)
@@ -45,13 +48,23 @@ class Fidelity:
 
     def budgets(self, full: float) -> list[str]:
         """The rungs' budget strings, smallest first; the last is ``"full"``."""
+        import math
+
         top = self.maximum if self.maximum is not None else full
+        k = 0 if top <= self.minimum else max(1, int(math.floor(math.log(top / self.minimum) / math.log(self.eta) + 1e-9)))
         out: list[str] = []
-        b = self.minimum
-        while b < top * (1 - 1e-9):
-            out.append(f"{self.resource}={b:g}")
-            b *= self.eta
+        for i in range(k, 0, -1):
+            b = max(self.minimum, top / self.eta**i)  # a full budget under minimum * eta: one rung at the minimum
+            if self.resource == "epochs":  # whole epochs, never below the minimum
+                b = max(self.minimum, float(round(b)))
+            if b < top and (not out or b > float(out[-1].partition("=")[2])):
+                out.append(f"{self.resource}={b:.6g}")
         return [*out, "full"]
+
+    def bracket(self, full: float) -> int:
+        """Genomes per generation that one full bracket needs: ``eta ** (rungs - 1)``, so each
+        generation ends with one full-budget result (the default population with ``fidelity:``)."""
+        return max(1, int(round(self.eta ** (len(self.budgets(full)) - 1))))
 
 
 @dataclass

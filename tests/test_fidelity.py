@@ -18,7 +18,7 @@ from natsel.cli import main
 SH = """
 name: sh
 seed: {seed}
-fitness: helpers:budgeted_mixed
+fitness: helpers:{fitness}
 workers: {workers}
 training: {{max_epochs: 9}}
 fidelity: {{resource: epochs, minimum: 1, eta: 3}}
@@ -31,8 +31,8 @@ space:
 """
 
 
-def sh_config(write_config, seed=0, workers=0, generations=3, name="config.yaml"):
-    return write_config(SH.format(seed=seed, workers=workers, generations=generations), name)
+def sh_config(write_config, seed=0, workers=0, generations=3, name="config.yaml", fitness="budgeted_mixed"):
+    return write_config(SH.format(seed=seed, workers=workers, generations=generations, fitness=fitness), name)
 
 
 def table(run):
@@ -70,8 +70,9 @@ def test_halving_is_deterministic_whatever_the_workers(write_config, tmp_path):
     assert table(inline) == table(pooled)
 
 
-def test_kill_9_mid_rung_then_resume_matches_an_uninterrupted_run(write_config, tmp_path):
-    cfg = sh_config(write_config, generations=3)
+@pytest.mark.parametrize("fitness", ["budgeted_mixed", "settling"])
+def test_kill_9_mid_rung_then_resume_matches_an_uninterrupted_run(write_config, tmp_path, fitness):
+    cfg = sh_config(write_config, generations=3, fitness=fitness)
     env = {**os.environ, "NATSEL_TEST_KILL_AFTER": "20"}  # generation 1: its first rung, mid-way
 
     def natsel_cli(*args, **kw):
@@ -85,6 +86,52 @@ def test_kill_9_mid_rung_then_resume_matches_an_uninterrupted_run(write_config, 
     assert natsel_cli("evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q").returncode == 0
     assert natsel_cli("evolve", str(cfg), "--run-dir", str(tmp_path / "straight"), "-q").returncode == 0
     assert table(natsel.load_run(tmp_path / "run")) == table(natsel.load_run(tmp_path / "straight"))
+
+
+def test_rungs_divide_the_full_budget_by_eta_with_no_near_copy_of_it():
+    from natsel._settings import Fidelity
+
+    assert Fidelity().budgets(27) == ["epochs=1", "epochs=3", "epochs=9", "full"]
+    assert Fidelity().budgets(20) == ["epochs=2", "epochs=7", "full"]  # was 1, 3, 9 and 20: 9 of 20 is no screen
+    assert Fidelity().budgets(10) == ["epochs=1", "epochs=3", "full"]
+    assert Fidelity().budgets(2) == ["epochs=1", "full"]  # under minimum x eta: one rung at the minimum
+    assert Fidelity(resource="rows", minimum=0.1).budgets(1.0) == ["rows=0.111111", "rows=0.333333", "full"]
+    assert Fidelity(minimum=2).budgets(10) == ["epochs=3", "full"]
+
+
+def test_the_default_population_with_fidelity_is_one_bracket(write_config):
+    base = "fitness: helpers:budgeted_mixed\nworkers: 0\ntraining: {max_epochs: %d}\nfidelity: {eta: 3}\n"
+    space = "space:\n  layers: {low: 1, high: 8}\n"
+    cfg = natsel.load_config(write_config(base % 10 + space))
+    assert cfg.ga.population == 9  # rungs 1, 3, full: 9 -> 3 -> 1, one full-budget result a generation
+    assert natsel.load_config(write_config(base % 27 + space, "b.yaml")).ga.population == 27
+    explicit = natsel.load_config(write_config(base % 10 + "evolution: {population: 4}\n" + space, "c.yaml"))
+    assert explicit.ga.population == 4
+
+
+def test_a_rung_trial_that_stopped_early_is_promoted_without_training_again(write_config, tmp_path, monkeypatch):
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("NATSEL_TEST_LOG", str(log))
+    run = natsel.evolve(sh_config(write_config, fitness="settling"), tmp_path / "run", progress=False)
+    calls = log.read_text().split()
+    assert len(calls) == len(set(calls))
+    by_id = {t["id"]: t for t in run.trials}
+    settled = [t for t in run.trials if t["status"] == "cached" and t["extra"].get("early_stopped")]
+    assert settled  # genomes with an odd number of layers settle before the 3-epoch rung ends
+    for t in settled:
+        source = by_id[t["extra"]["source_trial"]]
+        assert source["key"] == t["key"] and source["status"] == "ok" and source["metrics"]["early_stopped"]
+        assert source["metrics"]["epochs"] < float(source["budget"].partition("=")[2])
+        assert t["fitness"] == source["fitness"] and t["seconds"] == 0.0
+        assert f"{t['key']}|{9 if t['budget'] == 'full' else 3}" not in calls  # never trained at this budget
+    trained = [t for t in run.trials if t["status"] == "ok" and t["budget"] != "epochs=1"]
+    assert any(t["budget"] == "full" for t in trained)
+    for t in trained:  # promoted genomes that had not settled were trained
+        lower = [s for s in run.trials if s["key"] == t["key"] and s["generation"] == t["generation"]
+                 and s["budget"] != t["budget"] and s["status"] == "ok"]
+        assert lower and not any(s["metrics"].get("early_stopped") for s in lower)
+    full = [t for t in run.trials if t["budget"] == "full"]
+    assert run.best["fitness"] == max(t["fitness"] for t in full)  # settled full results are ranked
 
 
 def test_breeding_judges_genomes_by_the_highest_budget_they_reached():

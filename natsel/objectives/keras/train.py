@@ -196,6 +196,7 @@ def _limits_callback(keras: Any, deadline: float, patience: int) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.timed_out = False
+            self.early_stopped = False  # patience ran out: a higher epoch limit would train exactly the same
             self.best = np.inf
             self.best_weights: list[Any] | None = None
             self.wait = 0
@@ -226,6 +227,7 @@ def _limits_callback(keras: Any, deadline: float, patience: int) -> Any:
             else:
                 self.wait += 1
                 if patience and self.wait >= patience:
+                    self.early_stopped = True
                     self.model.stop_training = True
 
         def on_train_end(self, logs: Any = None) -> None:
@@ -277,6 +279,7 @@ def train(genome: dict[str, Any], data: dict[str, Any], training: dict[str, Any]
     model.fit(data["x_train"], data["y_train"], batch_size=batch, epochs=int(max_epochs or training["max_epochs"]),
               validation_data=(data["x_es"], data["y_es"]), callbacks=callbacks, verbose=0, shuffle=True)
     info = {"epochs": limits.epochs, "timed_out": limits.timed_out, "history": limits.history,
+            "early_stopped": limits.early_stopped and not limits.timed_out,
             "train_seconds": time.monotonic() - start, "steps_per_execution": spe,
             "overshoot": limits.overshoot, "previous_batch_end": limits.previous_batch_end}
     if g["optimizer"] == "adaswarm":
@@ -387,6 +390,8 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
                           f"validation {metric} is not finite (training diverged)", wall,
                           {"epochs": info["epochs"], "history": info["history"]})
         metrics = {**scores, "epochs": info["epochs"], "train_seconds": info["train_seconds"], "rss_mb": rss_mb()}
+        if info.get("early_stopped"):  # patience stopped it: any higher epoch limit trains exactly the same
+            metrics["early_stopped"] = True
         if info["timed_out"]:
             metrics.update(overshoot=info["overshoot"], previous_batch_end=info["previous_batch_end"])
         extra: dict[str, Any] = {"history": info["history"], "data": data.get("fingerprint")}
