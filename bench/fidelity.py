@@ -57,9 +57,9 @@ def natsel_config(data: dict[str, Any], max_epochs: int, seed: int, method: str)
         "evolution": {"population": 10, "generations": 10_000},
         "space": SPACE,
     }
-    if method == "natsel-halving":  # 27 new genomes per generation: rungs of 27, 9, 3 and 1
+    if method == "natsel-halving":  # the default population: one bracket (digits: 9 at 2 epochs, 3 at 7, 1 at 20)
         cfg["fidelity"] = {"minimum": 1, "eta": 3}
-        cfg["evolution"]["population"] = 27
+        del cfg["evolution"]["population"]
     if method == "natsel-pruning":
         cfg["pruning"] = {"quantile": 0.5, "warmup": 1, "min_trials": 5}
     return cfg
@@ -83,7 +83,7 @@ def cell_natsel(ds: str, method: str, seed: int, seconds: float, folder: Path, t
         proc.wait()
     run = natsel.load_run(run_dir)
     points = [(t["finished"] - start, t["fitness"]) for t in run.trials
-              if t["status"] in ("ok", "timeout") and t.get("budget", "full") == "full" and t["fitness"] is not None]
+              if t["status"] in ("ok", "timeout", "cached") and t.get("budget", "full") == "full" and t["fitness"] is not None]
     out: dict[str, Any] = {"points": points, "trials": len(run.trials),
                            "best": run.best["genome"] if run.best else None}
     if test and run.best is not None:

@@ -55,6 +55,25 @@ def test_same_seed_same_fitness_and_unbuildable_genome_fails_its_trial(keras_mod
     assert again.fitness == a.fitness
 
 
+def test_a_trial_early_stopping_ended_is_what_any_higher_epoch_limit_trains(keras_mod, digits):
+    """What successive halving relies on to promote such a trial without training it again."""
+    run = objective(keras_mod, digits, max_epochs=30, patience=1)
+    settled = 0
+    for i, lr in enumerate([0.05, 0.02, 0.01]):
+        g = {"neurons0": 64, "batch_size": 32, "optimizer": "adam", "learning_rate": lr}
+        low = run(Task(i, g, f"k{i}", 3, "epochs=8"))
+        assert low.status == "ok"
+        if not low.metrics.get("early_stopped"):
+            assert low.metrics["epochs"] == 8  # it ran into its limit: not final
+            continue
+        settled += 1
+        assert low.metrics["epochs"] < 8
+        high = run(Task(10 + i, g, f"k{i}", 3))  # the full budget: 30 epochs
+        assert high.metrics.get("early_stopped") and high.metrics["epochs"] == low.metrics["epochs"]
+        assert high.fitness == low.fitness
+    assert settled
+
+
 @pytest.mark.parametrize("source,metric,lo,hi", [("breast_cancer", "auc", 0.9, 1.0), ("diabetes", "mae", 30, 90)])
 def test_binary_and_regression_tasks(keras_mod, source, metric, lo, hi):
     data = load_dataset({"source": source}, seed=0).search_payload()
