@@ -190,6 +190,12 @@ def fmt(m: tuple[float, float]) -> str:
     return "-" if math.isnan(m[0]) else f"{m[0]:.4f} ± {m[1]:.4f}"
 
 
+def cell(xs: list[float]) -> str:
+    """Mean ± s.e. over the seeds with a result by then, and how many had one when not all did."""
+    have = sum(not math.isnan(x) for x in xs)
+    return fmt(mean_se(xs)) + (f" ({have}/{len(xs)})" if 0 < have < len(xs) else "")
+
+
 def report(results: dict[str, Any]) -> list[str]:
     budgets = results["minutes"]
     lines = [f"best validation accuracy so far (mean ± s.e. over seeds {results['seeds']}); one core each"]
@@ -197,11 +203,11 @@ def report(results: dict[str, Any]) -> list[str]:
         methods = list(by_method)
         lines.append(f"\n{ds}   " + "  ".join(f"{m:>20}" for m in methods))
         for b in budgets:
-            lines.append(f"{b:>5g} min " + "  ".join(f"{fmt(mean_se([best_by(c['points'], b * 60) for c in by_method[m]])):>20}"
+            lines.append(f"{b:>5g} min " + "  ".join(f"{cell([best_by(c['points'], b * 60) for c in by_method[m]]):>20}"
                                                      for m in methods))
         if any("test" in c for cells in by_method.values() for c in cells):
             lines.append("test acc. " + "  ".join(
-                f"{fmt(mean_se([c['test'] for c in by_method[m] if 'test' in c])):>20}" for m in methods))
+                f"{cell([c.get('test', math.nan) for c in by_method[m]]):>20}" for m in methods))
         lines.append("trials    " + "  ".join(f"{statistics.mean(c['trials'] for c in by_method[m]):>20.0f}"
                                              for m in methods))
         full = by_method.get("natsel-full")
