@@ -6,6 +6,7 @@ objective family beyond the GA's rates and the metric table, so every room can n
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,9 @@ class Fidelity:
     The rungs divide the full budget by ``eta`` again and again, as Hyperband's do: ``top / eta**k``
     for k = K .. 1 with K the most that keeps the first rung at or above ``minimum``, then the full
     budget (``top``); at least one rung (at ``minimum``) when the minimum is below the full budget. So
-    the last reduced rung is a 1/eta share of the full budget, never a near copy of it. The generation's genomes are trained at the first rung; the best ``1/eta`` of each rung go
-    on to the next.
+    the last reduced rung is a 1/eta share of the full budget, never a near copy of it. The
+    generation's genomes are trained at the first rung; the best ``1/eta`` of each rung go on to the
+    next.
     """
 
     resource: str = "epochs"  # epochs | rows (a fraction of the training rows)
@@ -48,10 +50,8 @@ class Fidelity:
 
     def budgets(self, full: float) -> list[str]:
         """The rungs' budget strings, smallest first; the last is ``"full"``."""
-        import math
-
         top = self.maximum if self.maximum is not None else full
-        k = 0 if top <= self.minimum else max(1, int(math.floor(math.log(top / self.minimum) / math.log(self.eta) + 1e-9)))
+        k = 0 if top <= self.minimum else max(1, math.floor(math.log(top / self.minimum) / math.log(self.eta) + 1e-9))
         out: list[str] = []
         for i in range(k, 0, -1):
             b = max(self.minimum, top / self.eta**i)  # a full budget under minimum * eta: one rung at the minimum
