@@ -8,7 +8,7 @@ Options: ``--problems a,b``, ``--searchers a,b`` (peers: random, tpe, nsga2; nat
 ``NATSEL_VARIANTS``: natsel's strategies and settings), ``--seeds N``,
 ``--first-seed S`` (seeds S..S+N-1; 10 gives a held-out check of settings tuned on seeds 0-9),
 ``--budgets 25,50``, ``--out results.json``, ``--report a.json b.json`` (print the tables of saved runs,
-pooled by problem, searcher and seed: a long run can be split under a time limit).
+pooled by problem, searcher and seed: a long run can be split under a time limit; with ``--problems``, only those).
 
 Every searcher sees the same space and, per trial, the same seed: ``crc32(f"{run_seed}:{genome_key}")``,
 which is what natsel passes to a fitness function (so the noisy problem gives a genome the same noise
@@ -383,8 +383,11 @@ def pool(parts: list[dict[str, Any]]) -> tuple[dict[str, Any], list[int]]:
     return {"budgets": budgets, "seeds": len(common), "problems": problems}, common
 
 
-def print_report(paths: list[str]) -> int:
+def print_report(paths: list[str], problems: list[str] | None = None) -> int:
     parts = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
+    if problems:  # pool only these problems (their common seeds may be more than every problem's)
+        parts = [{**d, "problems": {k: v for k, v in d["problems"].items() if k in problems}} for d in parts]
+        parts = [d for d in parts if d["problems"]]
     merged, seeds = pool(parts)
     if not seeds:
         print("no seed was run by every searcher of every problem in these files", file=sys.stderr)
@@ -416,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
                          "every searcher ran)")
     a = ap.parse_args(argv)
     if a.report:
-        return print_report(a.report)
+        return print_report(a.report, a.problems.split(",") if a.problems else None)
     if a.keras:
         problems: dict[str, Any] = dict(KERAS_PROBLEMS)
         budgets, seeds = [40], 3
