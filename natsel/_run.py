@@ -73,6 +73,9 @@ def outcome(trials: Sequence[TrialRow]) -> dict[str, Any]:
         "trained": sum(s.scored for s in statuses),
         "failed": sum(failed),
         "cached": sum(s is Status.CACHED and not f for s, f in zip(statuses, failed, strict=True)),
+        # promotions recorded from a lower rung that early stopping had already settled (docs/fidelity.md)
+        "settled": sum(s is Status.CACHED and bool((t.get("extra") or {}).get("early_stopped"))
+                       for t, s in zip(trials, statuses, strict=True)),
         "pruned": sum(s is Status.PRUNED for s in statuses),
         "succeeded": sum(s.finished and is_number(t["fitness"]) for t, s in zip(trials, statuses, strict=True)),
         "common_error": common[0][0] if common else None,

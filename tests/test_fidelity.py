@@ -112,7 +112,10 @@ def test_the_default_population_with_fidelity_is_one_bracket(write_config):
 def test_a_rung_trial_that_stopped_early_is_promoted_without_training_again(write_config, tmp_path, monkeypatch):
     log = tmp_path / "calls.log"
     monkeypatch.setenv("NATSEL_TEST_LOG", str(log))
-    run = natsel.evolve(sh_config(write_config, fitness="settling"), tmp_path / "run", progress=False)
+    res = CliRunner().invoke(main, ["evolve", str(sh_config(write_config, fitness="settling")), "--run-dir",
+                                    str(tmp_path / "run"), "-q"])
+    assert res.exit_code == 0, res.output
+    run = natsel.load_run(tmp_path / "run")
     calls = log.read_text().split()
     assert len(calls) == len(set(calls))
     by_id = {t["id"]: t for t in run.trials}
@@ -132,6 +135,8 @@ def test_a_rung_trial_that_stopped_early_is_promoted_without_training_again(writ
         assert lower and not any(s["metrics"].get("early_stopped") for s in lower)
     full = [t for t in run.trials if t["budget"] == "full"]
     assert run.best["fitness"] == max(t["fitness"] for t in full)  # settled full results are ranked
+    assert run.outcome["settled"] == len(settled)
+    assert f"{len(settled)} of them promotions settled at a lower rung" in res.output
 
 
 def test_breeding_judges_genomes_by_the_highest_budget_they_reached():
