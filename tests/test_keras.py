@@ -74,6 +74,42 @@ def test_a_trial_early_stopping_ended_is_what_any_higher_epoch_limit_trains(kera
     assert settled
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "adaswarm"])
+def test_a_trial_traces_its_training_step_once_and_trains_as_keras_alone_does(keras_mod, digits, monkeypatch,
+                                                                                 optimizer):
+    """Keras leaves the optimizer's variables to the first trace, which makes TensorFlow trace the
+    step twice (~0.5 s a trial); natsel builds them first. Training must not change."""
+    built = []
+    make = keras_mod.build_model
+
+    def counted(*args, **kwargs):
+        model = make(*args, **kwargs)
+        model.traces = 0
+        step = model.train_step
+
+        def train_step(data):
+            model.traces += 1  # Python runs once per trace
+            return step(data)
+
+        model.train_step = train_step
+        built.append(model)
+        return model
+
+    monkeypatch.setattr(keras_mod, "build_model", counted)
+    g = {"neurons0": 32, "dropout0": 0.1, "batch_size": 64, "optimizer": optimizer, "learning_rate": 0.01}
+    training = {"max_epochs": 2, "patience": 0, "max_training_time": 60, "steps_per_execution": 0}
+    model, info = keras_mod.train(g, digits, training, seed=5)
+    assert info["epochs"] == 2 and model.traces == 1
+
+    keras_mod._import_keras().utils.set_random_seed(5)  # as train() does: Keras's own path from here
+    plain = make(g, digits["input_shape"], digits["task"], digits["n_classes"], info["steps_per_execution"], seed=5)
+    history = plain.fit(digits["x_train"], digits["y_train"], batch_size=64, epochs=2, verbose=0, shuffle=True,
+                        validation_data=(digits["x_es"], digits["y_es"])).history
+    assert history["loss"] == info["history"]["loss"]  # bit-identical training
+    # the early-stopping loss comes from a direct call, not fit's validation pass: equal up to float rounding
+    assert history["val_loss"] == pytest.approx(info["history"]["es_loss"], rel=1e-6)
+
+
 @pytest.mark.parametrize("source,metric,lo,hi", [("breast_cancer", "auc", 0.9, 1.0), ("diabetes", "mae", 30, 90)])
 def test_binary_and_regression_tasks(keras_mod, source, metric, lo, hi):
     data = load_dataset({"source": source}, seed=0).search_payload()
