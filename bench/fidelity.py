@@ -98,7 +98,15 @@ def cell_optuna(ds: str, seed: int, seconds: float, folder: Path, test: bool) ->
     import optuna
 
     from natsel.objectives.keras.data import load_dataset
-    from natsel.objectives.keras.train import _import_keras, build_model, score, train_fully
+    from natsel.objectives.keras.train import (
+        _import_keras,
+        auto_steps_per_execution,
+        build_model,
+        build_optimizer,
+        es_loss,
+        score,
+        train_fully,
+    )
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data_spec, max_epochs = DATASETS[ds]
@@ -118,24 +126,33 @@ def cell_optuna(ds: str, seed: int, seconds: float, folder: Path, test: bool) ->
             else:
                 g[name] = trial.suggest_float(name, spec["low"], spec["high"], log=spec.get("log", False))
         keras.utils.set_random_seed(seed * 100_003 + trial.number)
-        model = build_model(g, data["input_shape"], data["task"], data["n_classes"])
-        best, since, kept = -math.inf, 0, 0.0
-        for epoch in range(max_epochs):  # the same patience on the early-stopping rows as natsel
-            model.fit(data["x_train"], data["y_train"], batch_size=int(g["batch_size"]), epochs=1, verbose=0)
-            es = model.evaluate(data["x_es"], data["y_es"], verbose=0)
-            es_loss = float(es[0] if isinstance(es, list) else es)
-            acc = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])["accuracy"]
-            trial.report(acc, epoch)
-            if trial.should_prune():
-                keras.backend.clear_session()
-                raise optuna.TrialPruned
-            if -es_loss > best:
-                best, since, kept = -es_loss, 0, acc
-            else:
-                since += 1
-                if since >= PATIENCE:
-                    break
+        spe = auto_steps_per_execution(len(data["x_train"]), int(g["batch_size"]))
+        model = build_model(g, data["input_shape"], data["task"], data["n_classes"], spe)
+        build_optimizer(model)  # natsel's trial costs: one trace of the step, a direct early-stopping loss
+
+        class Epoch(keras.callbacks.Callback):  # report each epoch; the same patience on the early-stopping rows
+            best, since, kept, pruned = -math.inf, 0, 0.0, False
+
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                acc = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])["accuracy"]
+                trial.report(acc, epoch)
+                if trial.should_prune():
+                    self.pruned = model.stop_training = True
+                    return
+                loss = es_loss(model, data["x_es"], data["y_es"])
+                if -loss > self.best:
+                    self.best, self.since, self.kept = -loss, 0, acc
+                else:
+                    self.since += 1
+                    model.stop_training = self.since >= PATIENCE
+
+        epoch = Epoch()
+        model.fit(data["x_train"], data["y_train"], batch_size=int(g["batch_size"]), epochs=max_epochs, verbose=0,
+                  shuffle=True, callbacks=[epoch])
         keras.backend.clear_session()
+        if epoch.pruned:
+            raise optuna.TrialPruned
+        kept = epoch.kept
         done.append((time.time() - start, kept))
         trial.set_user_attr("kept", kept)
         return kept
