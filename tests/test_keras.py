@@ -110,6 +110,17 @@ def test_a_trial_traces_its_training_step_once_and_trains_as_keras_alone_does(ke
     assert history["val_loss"] == pytest.approx(info["history"]["es_loss"], rel=1e-6)
 
 
+def test_train_best_progress_sees_the_early_stopping_loss(keras_mod, tmp_path):
+    """fit no longer runs a validation pass: the loss natsel stops on reaches later callbacks as val_loss."""
+    data = load_dataset({"source": "digits"}, seed=0).final_payload()
+    seen = []
+    init = {"genome": {"neurons0": 16, "learning_rate": 0.01}, "payload": data, "seed": 0, "threads": 1,
+            "training": {"max_epochs": 3, "patience": 2, "max_training_time": 60}, "model_path": str(tmp_path / "m.keras")}
+    out = keras_mod.train_fully(init, lambda n, logs: seen.append(logs))
+    assert [logs["val_loss"] for logs in seen] == out["history"]["validation loss"]
+    assert len(seen) == out["epochs"] == 3
+
+
 @pytest.mark.parametrize("source,metric,lo,hi", [("breast_cancer", "auc", 0.9, 1.0), ("diabetes", "mae", 30, 90)])
 def test_binary_and_regression_tasks(keras_mod, source, metric, lo, hi):
     data = load_dataset({"source": source}, seed=0).search_payload()
