@@ -39,6 +39,7 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 from search import NS_SPACE  # noqa: E402
 
+from natsel._config import load_config  # noqa: E402
 from natsel.executors import Task  # noqa: E402
 from natsel.objectives.keras.data import load_dataset  # noqa: E402
 
@@ -74,8 +75,6 @@ def main() -> None:
 
     train_mod._import_keras(1)
     data = load_dataset(DATA[args.data], seed=0).search_payload()
-    from natsel._config import load_config
-
     with tempfile.TemporaryDirectory() as tmp:  # the space as natsel parses it (JSON is YAML)
         (Path(tmp) / "c.yaml").write_text(json.dumps({"data": DATA[args.data], "space": NS_SPACE}))
         space = load_config(Path(tmp) / "c.yaml").space
@@ -91,7 +90,7 @@ def main() -> None:
         for i, g in enumerate(genomes):
             task = Task(i, g, str(i), seed=i, budget=f"epochs={epochs}")
 
-            def natsel_trial(g=g, task=task) -> tuple[float, int, float]:
+            def natsel_trial(task=task) -> tuple[float, int, float]:
                 t0 = time.perf_counter()
                 r = run(task)
                 return time.perf_counter() - t0, r.metrics.get("epochs", -1), r.fitness

@@ -79,7 +79,6 @@ def test_a_trial_traces_its_training_step_once_and_trains_as_keras_alone_does(ke
                                                                                  optimizer):
     """Keras leaves the optimizer's variables to the first trace, which makes TensorFlow trace the
     step twice (~0.5 s a trial); natsel builds them first. Training must not change."""
-    built = []
     make = keras_mod.build_model
 
     def counted(*args, **kwargs):
@@ -92,7 +91,6 @@ def test_a_trial_traces_its_training_step_once_and_trains_as_keras_alone_does(ke
             return step(data)
 
         model.train_step = train_step
-        built.append(model)
         return model
 
     monkeypatch.setattr(keras_mod, "build_model", counted)

@@ -191,12 +191,7 @@ def es_loss(model: Any, x: np.ndarray, y: np.ndarray) -> float:
     """The compiled loss (regularisation included) on the early-stopping split, by calling the model
     directly: the same value as ``fit``'s ``val_loss`` up to float rounding (~1e-7), without tracing a
     test function per network and building a validation iterator every epoch (~20% of a trial)."""
-    total = 0.0
-    for i in range(0, len(x), 4096):
-        xb, yb = x[i : i + 4096], y[i : i + 4096]
-        loss = model.compute_loss(x=xb, y=yb, y_pred=model(xb, training=False), training=False)
-        total += float(loss) * len(xb)
-    return total / max(1, len(x))
+    return float(model.compute_loss(x=x, y=y, y_pred=predict(model, x), training=False))
 
 
 def _limits_callback(keras: Any, deadline: float, patience: int, es: tuple[np.ndarray, np.ndarray]) -> Any:
@@ -268,9 +263,14 @@ def auto_steps_per_execution(n_rows: int, batch_size: int) -> int:
     return max(1, min(16, -(-n_rows // batch_size)))
 
 
+def predict(model: Any, x: np.ndarray) -> np.ndarray:
+    """The model's outputs on ``x`` in chunks of 4096 rows; calling the model directly avoids tracing a
+    new predict function for every network."""
+    return np.concatenate([np.asarray(model(x[i : i + 4096], training=False)) for i in range(0, len(x), 4096)])
+
+
 def score(model: Any, x: np.ndarray, y: np.ndarray, task: str, n_classes: int) -> dict[str, float]:
-    # calling the model directly avoids tracing a new predict function for every network
-    pred = np.concatenate([np.asarray(model(x[i : i + 4096], training=False)) for i in range(0, len(x), 4096)])
+    pred = predict(model, x)
     if task == "regression":
         return regression_scores(y, pred)
     return classification_scores(y, pred, n_classes)
