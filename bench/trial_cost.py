@@ -8,7 +8,9 @@ seeds and the same network, trained two ways in one process on one TensorFlow th
 which goes first:
 
 * ``keras fit``: what a user would write: ``fit(validation_data=..., callbacks=[EarlyStopping(
-  patience, restore_best_weights=True)])``. Keras (TensorFlow backend) creates the optimizer's
+  patience, restore_best_weights=True)])``, on natsel's batches (a dataset whose order depends only
+  on (seed, epoch), which costs the same as Keras's own shuffle of numpy arrays), so both ways train
+  to the same result. Keras (TensorFlow backend) creates the optimizer's
   variables while tracing the training step, so TensorFlow traces it twice, and it builds a
   validation iterator and traces a test function for the early-stopping split.
 * ``natsel``: the objective every search runs (``keras_objective``): optimizer variables built
@@ -57,8 +59,9 @@ def keras_fit(train_mod, genome: dict, data: dict, epochs: int, seed: int) -> tu
     spe = train_mod.auto_steps_per_execution(len(data["x_train"]), batch)
     model = train_mod.build_model(genome, data["input_shape"], data["task"], data["n_classes"], spe)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
-    history = model.fit(data["x_train"], data["y_train"], batch_size=batch, epochs=epochs, verbose=0, shuffle=True,
-                        validation_data=(data["x_es"], data["y_es"]), callbacks=[stop])
+    batches, epoch = train_mod.epoch_data(keras, data["x_train"], data["y_train"], batch, seed)  # natsel's batches
+    history = model.fit(batches, epochs=epochs, verbose=0, shuffle=False,
+                        validation_data=(data["x_es"], data["y_es"]), callbacks=[epoch, stop])
     acc = train_mod.score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])["accuracy"]
     keras.backend.clear_session(free_memory=False)
     return time.perf_counter() - start, len(history.history["loss"]), acc

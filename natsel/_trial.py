@@ -154,6 +154,11 @@ class Task:
     budget: str = FULL_BUDGET
     #: pruning thresholds (oriented: larger is better) per epoch index; None: no pruning
     prune: list[float | None] | None = None
+    #: return the trained state in :attr:`Result.checkpoint` (a rung below the full budget)
+    checkpoint: bool = False
+    #: a lower rung's checkpoint of this genome to continue from, and that trial's id
+    resume: bytes | None = None
+    resume_from: int | None = None
 
 
 @dataclass
@@ -168,6 +173,8 @@ class Result:
     error: str | None = None
     started: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the trained state, when the task asked for it and the objective can continue from one
+    checkpoint: bytes | None = None
 
 
 #: what a worker calls to score one task

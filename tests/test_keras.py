@@ -99,13 +99,41 @@ def test_a_trial_traces_its_training_step_once_and_trains_as_keras_alone_does(ke
     model, info = keras_mod.train(g, digits, training, seed=5)
     assert info["epochs"] == 2 and model.traces == 1
 
-    keras_mod._import_keras().utils.set_random_seed(5)  # as train() does: Keras's own path from here
+    keras = keras_mod._import_keras()
+    keras.utils.set_random_seed(5)  # as train() does: Keras's own path from here, on the same batches
     plain = make(g, digits["input_shape"], digits["task"], digits["n_classes"], info["steps_per_execution"], seed=5)
-    history = plain.fit(digits["x_train"], digits["y_train"], batch_size=64, epochs=2, verbose=0, shuffle=True,
+    batches, epoch = keras_mod.epoch_data(keras, digits["x_train"], digits["y_train"], 64, 5)
+    history = plain.fit(batches, epochs=2, verbose=0, callbacks=[epoch], shuffle=False,
                         validation_data=(digits["x_es"], digits["y_es"])).history
     assert history["loss"] == info["history"]["loss"]  # bit-identical training
     # the early-stopping loss comes from a direct call, not fit's validation pass: equal up to float rounding
     assert history["val_loss"] == pytest.approx(info["history"]["es_loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "adaswarm"])
+def test_a_promotion_continued_from_its_rung_checkpoint_trains_exactly_as_from_scratch(keras_mod, digits, optimizer):
+    """Successive halving continues a promoted genome from its lower rung's checkpoint: weights,
+    optimizer state, dropout's random state, the early-stopping state and the curve, with batches
+    whose order depends only on (seed, epoch). The result must be the one retraining would give."""
+    spec = {"training": {"max_epochs": 7, "patience": 2, "max_training_time": 60, "steps_per_execution": 0},
+            "metric": "accuracy", "threads": 2, "curve": True}
+    run = keras_mod.keras_objective(spec, digits)
+    g = {"neurons0": 32, "dropout0": 0.2, "input_dropout": 0.1, "batch_size": 48, "optimizer": optimizer,
+         "learning_rate": 0.01}
+    rung = run(Task(0, g, "k", 3, "epochs=3", checkpoint=True))
+    assert rung.status == "ok" and rung.checkpoint is not None and rung.metrics["epochs"] == 3
+    assert run(Task(1, g, "k", 3, "epochs=3")).checkpoint is None  # only when asked for
+    continued = run(Task(2, g, "k", 3, resume=rung.checkpoint, resume_from=0))
+    scratch = run(Task(3, g, "k", 3))
+    assert continued.extra["continued_from"] == 0 and continued.extra["continued_at_epoch"] == 3
+    assert "continued_from" not in scratch.extra
+    assert continued.metrics["epochs"] == scratch.metrics["epochs"] > 3
+    assert continued.fitness == scratch.fitness
+    assert continued.extra["history"] == scratch.extra["history"]  # every epoch's losses, bit for bit
+    assert continued.extra["curve"] == scratch.extra["curve"]
+    other = run(Task(4, {**g, "neurons0": 16}, "k2", 3, resume=rung.checkpoint, resume_from=0))
+    assert other.status == "ok" and "continued_from" not in other.extra  # does not fit: trained from scratch
+    assert other.fitness == run(Task(5, {**g, "neurons0": 16}, "k2", 3)).fitness
 
 
 def test_train_best_progress_sees_the_early_stopping_loss(keras_mod, tmp_path):

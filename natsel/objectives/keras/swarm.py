@@ -192,6 +192,11 @@ class AdaSwarmModel(keras.Model):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), **self.swarm}
 
+    @property
+    def extra_variables(self) -> list[Any]:
+        """State outside ``variables`` that a checkpoint must hold to continue exactly: the swarm's generator."""
+        return [self._gen.state]
+
     def _project(self, x: tf.Tensor) -> tf.Tensor:
         kind = self.swarm["swarm_loss"]
         if kind in ("sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy"):

@@ -9,6 +9,7 @@ are the same for both.
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from typing import Any
 
@@ -194,12 +195,14 @@ def es_loss(model: Any, x: np.ndarray, y: np.ndarray) -> float:
     return float(model.compute_loss(x=x, y=y, y_pred=predict(model, x), training=False))
 
 
-def _limits_callback(keras: Any, deadline: float, patience: int, es: tuple[np.ndarray, np.ndarray]) -> Any:
+def _limits_callback(keras: Any, deadline: float, patience: int, es: tuple[np.ndarray, np.ndarray],
+                     on_end: Any = None) -> Any:
     class Limits(keras.callbacks.Callback):
         """Stops at the end of the first batch past ``deadline`` (a limit that passes during the epoch-end
         pass over the early-stopping split is caught by the next batch); early-stops on the loss on the
         early-stopping split (``es``, put in the logs as ``val_loss`` for the callbacks after this one)
-        after ``patience`` epochs without improvement (0: never); restores the best weights."""
+        after ``patience`` epochs without improvement (0: never); restores the best weights (after calling
+        ``on_end(self)``, which sees the last ones)."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -239,11 +242,71 @@ def _limits_callback(keras: Any, deadline: float, patience: int, es: tuple[np.nd
                     self.early_stopped = True
                     self.model.stop_training = True
 
+        def state(self) -> dict[str, Any]:
+            """What a continuation needs to go on exactly as this training would have."""
+            return {"best": self.best, "best_weights": self.best_weights, "wait": self.wait, "epochs": self.epochs,
+                    "history": {k: list(v) for k, v in self.history.items()}}
+
+        def restore(self, state: dict[str, Any]) -> None:
+            self.best, self.best_weights, self.wait = state["best"], state["best_weights"], state["wait"]
+            self.epochs, self.history = state["epochs"], {k: list(v) for k, v in state["history"].items()}
+
         def on_train_end(self, logs: Any = None) -> None:
+            if on_end is not None:
+                on_end(self)
             if self.best_weights is not None:
                 self.model.set_weights(self.best_weights)
 
     return Limits()
+
+
+def epoch_data(keras: Any, x: np.ndarray, y: np.ndarray, batch: int, seed: int) -> Any:
+    """The training batches as a dataset whose order in epoch ``e`` depends only on ``(seed, e)``
+    (a stateless shuffle), and the callback that tells it the epoch. Keras's own shuffle draws each
+    epoch's order from a random state that lives in the process, so a training continued from a
+    checkpoint in another process would see other batches; with this one, training epochs ``k+1..K``
+    from epoch ``k``'s checkpoint gives exactly what training ``1..K`` in one go gives."""
+    import tensorflow as tf
+
+    n, steps = len(x), -(-len(x) // batch)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    key = tf.constant(seed, tf.int64)
+
+    def order(_: Any) -> Any:
+        return tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64),
+                                                        seed=tf.stack([key, epoch.read_value()]))
+
+    batches = (tf.data.Dataset.from_tensors(0).map(order)
+               .flat_map(lambda p: tf.data.Dataset.from_tensor_slices(p).batch(batch))
+               .apply(tf.data.experimental.assert_cardinality(steps)))
+    arrays = tf.data.Dataset.from_tensors((x, y)).repeat()
+    dataset = tf.data.Dataset.zip((batches, arrays)).map(lambda i, d: (tf.gather(d[0], i), tf.gather(d[1], i)))
+
+    class Epoch(keras.callbacks.Callback):
+        """Sets the epoch before Keras opens the dataset for it."""
+
+        def on_epoch_begin(self, e: int, logs: Any = None) -> None:
+            epoch.assign(e)
+
+    return dataset.prefetch(1), Epoch()
+
+
+#: the checkpoint format a promoted trial continues from (a pickled dict; see :func:`train`)
+CHECKPOINT_FORMAT = 1
+
+
+def _restore(model: Any, ckpt: dict[str, Any]) -> bool:
+    """Load a checkpoint's variables into ``model`` (built the same way, optimizer built); False, and
+    nothing changed, when they do not fit (then the trial trains from scratch, to the same result)."""
+    pairs = [(model.variables, ckpt.get("variables")), (model.optimizer.variables, ckpt.get("optimizer")),
+             (getattr(model, "extra_variables", []), ckpt.get("extra", []))]
+    if ckpt.get("format") != CHECKPOINT_FORMAT or any(
+            b is None or len(a) != len(b) or any(tuple(v.shape) != np.shape(w) for v, w in zip(a, b, strict=True)) for a, b in pairs):
+        return False
+    for variables, values in pairs:
+        for v, w in zip(variables, values, strict=True):
+            v.assign(w)
+    return True
 
 
 def build_optimizer(model: Any) -> None:
@@ -278,11 +341,16 @@ def score(model: Any, x: np.ndarray, y: np.ndarray, task: str, n_classes: int) -
 
 def train(genome: dict[str, Any], data: dict[str, Any], training: dict[str, Any], seed: int,
           max_epochs: int | None = None, on_epoch: Any = None, swarm: dict[str, Any] | None = None,
-          builder: Any = None) -> tuple[Any, dict[str, Any]]:
+          builder: Any = None, resume: dict[str, Any] | None = None,
+          checkpoint: bool = False) -> tuple[Any, dict[str, Any]]:
     """Train one network under the limits. Returns (model, info with epochs/timed_out/history/seconds).
 
     ``trainer: pso`` trains the weights with a particle swarm instead of back-propagation.
-    ``builder``: a user's ``build(genome, input_shape, n_outputs, task)`` makes the model instead."""
+    ``builder``: a user's ``build(genome, input_shape, n_outputs, task)`` makes the model instead.
+    ``checkpoint``: when training ran all its epochs (no time limit, no early stop), ``info["checkpoint"]``
+    holds its last state; ``resume`` (such a state, of the same genome, data and seed at fewer epochs)
+    continues from it, to exactly the result training from scratch would give (``info["resumed"]``:
+    the epochs it started from; 0 when the checkpoint did not fit and it trained from scratch)."""
     keras = _import_keras()
     # No clear_session() here: the objective clears after every trial (each clear costs ~0.25 s of
     # garbage collection), and a fresh process starts clear.
@@ -300,15 +368,32 @@ def train(genome: dict[str, Any], data: dict[str, Any], training: dict[str, Any]
     if g["trainer"] == "pso":
         return model, _train_pso(model, g, data, training, seed, swarm, start)
     build_optimizer(model)
-    limits = _limits_callback(keras, start + float(training["max_training_time"]), int(training["patience"]),
-                              (data["x_es"], data["y_es"]))
-    callbacks = [limits] + ([on_epoch] if on_epoch is not None else [])
-    model.fit(data["x_train"], data["y_train"], batch_size=batch, epochs=int(max_epochs or training["max_epochs"]),
-              callbacks=callbacks, verbose=0, shuffle=True)
+    resumed = bool(resume) and model.optimizer.built and _restore(model, resume)  # type: ignore[arg-type]
+    before = float(resume["train_seconds"]) if resumed else 0.0  # type: ignore[index]
+    saved: dict[str, Any] = {}
+
+    def keep_last(limits: Any) -> None:  # before the best weights are restored
+        if checkpoint and not (limits.timed_out or limits.early_stopped or limits.model.stop_training):
+            saved.update(format=CHECKPOINT_FORMAT, variables=[v.numpy() for v in limits.model.variables],
+                         optimizer=[v.numpy() for v in limits.model.optimizer.variables], limits=limits.state(),
+                         extra=[v.numpy() for v in getattr(limits.model, "extra_variables", [])],
+                         train_seconds=before + time.monotonic() - start)
+
+    limits = _limits_callback(keras, start + float(training["max_training_time"]) - before, int(training["patience"]),
+                              (data["x_es"], data["y_es"]), keep_last)
+    first = 0
+    if resumed:
+        limits.restore(resume["limits"])  # type: ignore[index]
+        first = limits.epochs
+    batches, epoch = epoch_data(keras, data["x_train"], data["y_train"], batch, seed)
+    callbacks = [epoch, limits] + ([on_epoch] if on_epoch is not None else [])
+    model.fit(batches, epochs=int(max_epochs or training["max_epochs"]), initial_epoch=first, callbacks=callbacks,
+              verbose=0, shuffle=False)  # the batches are shuffled already
     info = {"epochs": limits.epochs, "timed_out": limits.timed_out, "history": limits.history,
             "early_stopped": limits.early_stopped and not limits.timed_out,
             "train_seconds": time.monotonic() - start, "steps_per_execution": spe,
-            "overshoot": limits.overshoot, "previous_batch_end": limits.previous_batch_end}
+            "overshoot": limits.overshoot, "previous_batch_end": limits.previous_batch_end,
+            "resumed": first, "checkpoint": saved or None}
     if g["optimizer"] == "adaswarm":
         info["cost_history"], info["cost_axis"] = limits.history["loss"], "epoch"
     return model, info
@@ -398,9 +483,12 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
         start, wall = time.perf_counter(), time.time()
         try:
             budgeted, max_epochs = with_budget(data, task)
+            resume = pickle.loads(task.resume) if task.resume else None  # a lower rung's state (epochs only)
             pruner = _pruner(_import_keras(), data, metric, maximize, task.prune) if record_curve else None
+            if pruner is not None and resume is not None:
+                pruner.curve = list(resume.get("curve") or [])
             model, info = train(task.genome, budgeted, training, task.seed, max_epochs=max_epochs, on_epoch=pruner,
-                                swarm=spec.get("swarm"), builder=builder)
+                                swarm=spec.get("swarm"), builder=builder, resume=resume, checkpoint=task.checkpoint)
             scores = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])
         except Exception as exc:  # noqa: BLE001 - a network that cannot be built or trained fails its trial
             return Result(task.trial_id, "failed", None, {}, time.perf_counter() - start, error_line(exc), wall)
@@ -426,7 +514,13 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
             extra["curve"] = pruner.curve
         if "cost_history" in info:
             extra.update(cost_history=info["cost_history"], cost_axis=info["cost_axis"])
-        return Result(task.trial_id, status, float(fitness), metrics, time.perf_counter() - start, None, wall, extra)
+        if info.get("resumed"):
+            extra.update(continued_from=task.resume_from, continued_at_epoch=info["resumed"])
+        ckpt = info.get("checkpoint")
+        if ckpt is not None and pruner is not None:
+            ckpt["curve"] = list(pruner.curve)
+        return Result(task.trial_id, status, float(fitness), metrics, time.perf_counter() - start, None, wall, extra,
+                      pickle.dumps(ckpt, protocol=pickle.HIGHEST_PROTOCOL) if ckpt is not None else None)
 
     return run
 
