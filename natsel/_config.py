@@ -518,12 +518,16 @@ def _select_family(v: _V, raw: dict[str, Any]) -> type[ObjectiveFamily]:
 
 
 def _parse_fidelity(v: _V, raw: dict[str, Any], cfg: Config) -> None:
-    """``fidelity: {resource, minimum, maximum, eta}`` and ``pruning: {quantile, warmup, min_trials}``."""
+    """``fidelity: {resource, minimum, maximum, eta, checkpoints}`` and ``pruning: {quantile, warmup, min_trials}``."""
     if "fidelity" in raw:
         p = ("fidelity",)
         fi = v.mapping(raw["fidelity"], p, "fidelity")
-        v.keys(fi, {"resource", "minimum", "maximum", "eta"}, p, "'fidelity'")
+        v.keys(fi, {"resource", "minimum", "maximum", "eta", "checkpoints"}, p, "'fidelity'")
         f = Fidelity()
+        if "checkpoints" in fi:
+            if not isinstance(fi["checkpoints"], bool):
+                raise v.err(p + ("checkpoints",), f"fidelity checkpoints must be true or false, not {fi['checkpoints']!r}")
+            f.checkpoints = fi["checkpoints"]
         if "resource" in fi:
             f.resource = v.string(fi["resource"], p + ("resource",), {"epochs", "rows"})
         if f.resource == "rows":

@@ -213,6 +213,8 @@ class Loop:
         self.direction = Direction(cfg.maximize)
         #: successive halving's budgets, smallest first (the last is the full budget); None: no rungs
         self.rungs = cfg.fidelity.budgets(cfg.full_budget()) if cfg.fidelity is not None else None
+        #: promotions continue from their lower rung's checkpoint (epochs only)
+        self.continues = cfg.fidelity is not None and cfg.fidelity.resource == "epochs" and cfg.fidelity.checkpoints
 
     def run(self) -> str:
         """Run until ``cfg.generations`` are done; returns the run's final status."""
@@ -243,6 +245,7 @@ class Loop:
         try:
             best: float | None = (store.read_json("best.json") or {}).get("fitness")
             for g in range(start, cfg.generations):
+                store.drop_checkpoints(keep=[r["id"] for r in store.generation(g)])  # earlier generations' are done
                 if not store.generation(g):
                     planned = self.plan(g)
                     if planned is None:
@@ -255,6 +258,7 @@ class Loop:
                     first = max(r["slot"] for r in store.generation(g)) + 1
                     store.add_planned(g, [(r["key"], r["genome"], "promoted") for r in rows], budget, first)
                     self.run_generation(g, best)
+                store.drop_checkpoints()
                 best = write_summaries(cfg, store)
                 if self.callbacks.wants_run:
                     self.callbacks.generation_end(Run(store.path))
@@ -450,16 +454,31 @@ class Loop:
                 later.append(r)  # the same evaluation twice in one generation: copied once it is done
             else:
                 queued.add(ident)
-                tasks.append(Task(r["id"], r["genome"], r["key"], trial_seed(self.cfg.seed, r["key"]), r["budget"],
-                                  prune))
+                tasks.append(self.rung_task(r, prune))
         tasks = longest_first(tasks, history, self.cfg.space)  # fewer idle workers at the generation's end
         self.callbacks.generation_start(g, len(tasks), best)
         for res in self.ex.run(tasks):
             store.finish(res.trial_id, res.status, res.fitness, res.metrics, res.seconds, res.error, res.started,
-                         res.extra)
+                         res.extra, res.checkpoint if self.continues else None)
             self.callbacks.result(res)
         for r in later:
             self.finish_cached(r)
+
+    def rung_task(self, row: TrialRow, prune: list[float | None] | None) -> Task:
+        """A generation's trial as a task. With checkpoints (``fidelity.checkpoints``, epochs), a trial
+        below the full budget asks for its trained state, and a promotion continues from its lower
+        rung's: the same result as training again from scratch (docs/fidelity.md), for fewer epochs.
+        A checkpoint that is gone (another natsel, a deleted file) means training from scratch."""
+        task = Task(row["id"], row["genome"], row["key"], trial_seed(self.cfg.seed, row["key"]), row["budget"], prune)
+        if not self.continues:
+            return task
+        task.checkpoint = row["budget"] != FULL_BUDGET
+        lower = [t for t in self.store.generation(row["generation"])
+                 if t["key"] == row["key"] and t["status"] == Status.OK and budget_rank(t["budget"]) < budget_rank(row["budget"])]
+        if lower:
+            source = max(lower, key=lambda t: budget_rank(t["budget"]))
+            task.resume, task.resume_from = self.store.checkpoint(source["id"]), source["id"]
+        return task
 
     def settled(self, row: TrialRow) -> TrialRow | None:
         """A finished trial of the same genome at a smaller epoch budget that early stopping ended

@@ -47,6 +47,8 @@ class Fidelity:
     minimum: float = 1.0
     maximum: float | None = None  # None: training.max_epochs (epochs) or 1.0 (rows)
     eta: float = 3.0
+    #: a promotion continues from its lower rung's checkpoint (Keras, epochs) instead of training again
+    checkpoints: bool = True
 
     def budgets(self, full: float) -> list[str]:
         """The rungs' budget strings, smallest first; the last is ``"full"``."""

@@ -284,10 +284,13 @@ class RunStore:
 
     def finish(self, trial_id: int, status: str, fitness: float | None, metrics: dict[str, Any] | None,
                seconds: float | None, error: str | None = None, started: float | None = None,
-               extra: dict[str, Any] | None = None) -> None:
-        """Record a finished trial (``extra`` adds to what planning stored); committed at once."""
+               extra: dict[str, Any] | None = None, checkpoint: bytes | None = None) -> None:
+        """Record a finished trial (``extra`` adds to what planning stored); committed at once. A
+        ``checkpoint`` (a rung's trained state) is written first, so a recorded trial has its file."""
         if fitness is not None and not math.isfinite(fitness):
             fitness = None
+        if checkpoint is not None:
+            atomic_write_bytes(self.checkpoint_path(trial_id), checkpoint)
         with self._tx() as c:
             planned = c.execute("SELECT extra FROM trials WHERE id=?", (trial_id,)).fetchone()
             if planned is not None and planned[0]:
@@ -300,6 +303,24 @@ class RunStore:
         if self._cache is not None and status in DONE:
             key, budget = self.conn.execute("SELECT key, budget FROM trials WHERE id=?", (trial_id,)).fetchone()
             self._cache.put(cache_key(key, budget), status, fitness, metrics or {}, seconds, error)
+
+    # -- checkpoints: a rung's trained state, which its promotion continues from -------------------
+    def checkpoint_path(self, trial_id: int) -> Path:
+        return self.path / "checkpoints" / f"{trial_id}.pkl"
+
+    def checkpoint(self, trial_id: int) -> bytes | None:
+        """The checkpoint a trial left, if it is still there."""
+        try:
+            return self.checkpoint_path(trial_id).read_bytes()
+        except OSError:
+            return None
+
+    def drop_checkpoints(self, keep: Iterable[int] = ()) -> None:
+        """Delete the checkpoints of every trial not in ``keep`` (those of finished generations)."""
+        folder, keep = self.path / "checkpoints", {f"{i}.pkl" for i in keep}
+        for f in folder.glob("*.pkl") if folder.is_dir() else []:
+            if f.name not in keep:
+                f.unlink(missing_ok=True)
 
     # -- summaries --------------------------------------------------------------------------
     def write_summaries(self, history: list[dict[str, Any]], best: dict[str, Any] | None) -> None:

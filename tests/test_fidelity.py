@@ -6,14 +6,19 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 import natsel
-from natsel._trial import Direction, Status, Task
+from natsel import objectives
+from natsel._store import RunStore
+from natsel._trial import Direction, Result, Status, Task, budget_rank
 from natsel.cli import main
+from natsel.objectives import ObjectiveFamily, Prepared
 
 SH = """
 name: sh
@@ -180,6 +185,75 @@ def test_longest_expected_trials_are_dispatched_first():
     assert longest_first(tasks, [], space) == tasks  # no history: slot order
 
 
+class RungState(ObjectiveFamily):
+    """An objective whose trials leave a checkpoint and say which one they were given."""
+
+    name = "rungstate"
+    sections = frozenset()
+    inline = True
+
+    @classmethod
+    def validate(cls, cfg: Any, v: Any) -> None:
+        pass
+
+    @classmethod
+    def prepare(cls, cfg: Any) -> Prepared:
+        return Prepared(objectives.spec_for(cls), identity={})
+
+    @staticmethod
+    def build(spec: Mapping[str, Any], payload: Any) -> Any:
+        def run(task: Task) -> Result:
+            budget = 9.0 if task.budget == "full" else float(task.budget.partition("=")[2])
+            seen = {"asked": task.checkpoint, "resume": task.resume.decode() if task.resume else None,
+                    "resume_from": task.resume_from}
+            return Result(task.trial_id, Status.OK, task.genome["x"] * budget, seen,
+                          checkpoint=f"{task.key}|{task.budget}".encode() if task.checkpoint else None)
+
+        return run
+
+
+objectives.register(RungState)
+
+
+@pytest.mark.parametrize("checkpoints", [True, False])
+def test_a_promotion_is_given_its_lower_rungs_checkpoint_and_checkpoints_go_with_their_generation(
+        write_config, tmp_path, monkeypatch, checkpoints):
+    cfg = write_config(f"""
+    objective: rungstate
+    workers: 0
+    training: {{max_epochs: 9}}
+    fidelity: {{minimum: 1, eta: 3, checkpoints: {str(checkpoints).lower()}}}
+    evolution: {{population: 9, generations: 2}}
+    space:
+      x: {{low: 0.0, high: 1.0}}
+    """)
+    left: list[int] = []  # checkpoint files present whenever natsel clears those of finished generations
+    drop = RunStore.drop_checkpoints
+
+    def counting_drop(self, keep=()):
+        left.append(len(list((self.path / "checkpoints").glob("*.pkl"))))
+        drop(self, keep)
+
+    monkeypatch.setattr(RunStore, "drop_checkpoints", counting_drop)
+    run = natsel.evolve(cfg, tmp_path / "run", progress=False)
+    by_id = {t["id"]: t for t in run.trials}
+    promoted = [t for t in run.trials if t["budget"] != "epochs=1"]
+    assert len(run.trials) == 2 * (9 + 3 + 1) and promoted
+    for t in run.trials:
+        assert t["metrics"]["asked"] == (checkpoints and t["budget"] != "full")
+    for t in promoted:
+        if not checkpoints:
+            assert t["metrics"]["resume"] is None
+            continue
+        source = by_id[t["metrics"]["resume_from"]]  # the same genome one rung lower, same generation
+        assert (source["key"], source["generation"]) == (t["key"], t["generation"])
+        assert source["budget"] == {"epochs=3": "epochs=1", "full": "epochs=3"}[t["budget"]]
+        assert t["metrics"]["resume"] == f"{source['key']}|{source['budget']}"
+    # 12 checkpoints a generation (9 at 1 epoch, 3 at 3), all deleted when the generation ends
+    assert left == ([0, 12, 0, 12] if checkpoints else [0, 0, 0, 0])
+    assert not list((tmp_path / "run" / "checkpoints").glob("*"))
+
+
 def test_fidelity_and_pruning_config_errors(write_config):
     base = "fitness: helpers:constant\nworkers: 0\nspace:\n  x: [1, 2]\n"
     with pytest.raises(natsel.ConfigError, match=r"config.yaml:5: fidelity minimum \(20\) must be below"):
@@ -188,24 +262,44 @@ def test_fidelity_and_pruning_config_errors(write_config):
         natsel.load_config(write_config(base + "pruning: {quantile: 0.5}\n"))
     with pytest.raises(natsel.ConfigError, match=r"unknown key 'rate' in 'fidelity'"):
         natsel.load_config(write_config(base + "fidelity: {rate: 2}\n"))
+    with pytest.raises(natsel.ConfigError, match=r"config.yaml:5: .*checkpoints.*must be true or false, not 'yes!'"):
+        natsel.load_config(write_config(base + "fidelity: {checkpoints: yes!}\n"))
+
+
+KERAS_HALVING = """
+data: {source: digits}
+training: {max_epochs: 4, patience: 0, max_training_time: 30}
+fidelity: {minimum: 1, eta: 2, checkpoints: %s}
+pruning: {quantile: 0.75, warmup: 0, min_trials: 2}
+evolution: {population: 4, generations: 2}
+workers: 2
+space:
+  neurons0: [8, 16, 32, 64]
+  learning_rate: {low: 1e-4, high: 3e-2, log: true}
+"""
 
 
 @pytest.mark.keras
 def test_keras_halving_and_pruning_on_digits(write_config, tmp_path):
-    cfg = write_config("""
-    data: {source: digits}
-    training: {max_epochs: 4, patience: 0, max_training_time: 30}
-    fidelity: {minimum: 1, eta: 2}
-    pruning: {quantile: 0.75, warmup: 0, min_trials: 2}
-    evolution: {population: 4, generations: 2}
-    workers: 2
-    space:
-      neurons0: [8, 16, 32, 64]
-      learning_rate: {low: 1e-4, high: 3e-2, log: true}
-    """)
+    cfg = write_config(KERAS_HALVING % "true")
     res = CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q"])
     assert res.exit_code == 0, res.output + res.stderr
     run = natsel.load_run(tmp_path / "run")
+    # promotions continued from their lower rung's checkpoint, and gave what training again gives
+    continued = [t for t in run.trials if "continued_from" in t["extra"]]
+    assert continued and not list((tmp_path / "run" / "checkpoints").glob("*"))  # deleted once a generation ends
+    by_id = {t["id"]: t for t in run.trials}
+    for t in continued:
+        source = by_id[t["extra"]["continued_from"]]
+        assert source["key"] == t["key"] and budget_rank(source["budget"]) < budget_rank(t["budget"])
+        assert t["extra"]["continued_at_epoch"] == source["metrics"]["epochs"]
+    again = CliRunner().invoke(main, ["evolve", str(write_config(KERAS_HALVING % "false", "b.yaml")), "--run-dir",
+                                      str(tmp_path / "again"), "-q"])
+    assert again.exit_code == 0, again.output + again.stderr
+    retrained = natsel.load_run(tmp_path / "again").trials
+    assert not any("continued_from" in t["extra"] for t in retrained)
+    assert [(t["key"], t["budget"], t["status"], t["fitness"], t["extra"].get("curve")) for t in run.trials] == \
+           [(t["key"], t["budget"], t["status"], t["fitness"], t["extra"].get("curve")) for t in retrained]
     assert {t["budget"] for t in run.trials} == {"epochs=1", "epochs=2", "full"}
     for t in run.trials:
         if t["status"] == "ok":
