@@ -103,6 +103,7 @@ def cell_optuna(ds: str, seed: int, seconds: float, folder: Path, test: bool) ->
         auto_steps_per_execution,
         build_model,
         build_optimizer,
+        epoch_data,
         es_loss,
         score,
         train_fully,
@@ -147,8 +148,8 @@ def cell_optuna(ds: str, seed: int, seconds: float, folder: Path, test: bool) ->
                     model.stop_training = self.since >= PATIENCE
 
         epoch = Epoch()
-        model.fit(data["x_train"], data["y_train"], batch_size=int(g["batch_size"]), epochs=max_epochs, verbose=0,
-                  shuffle=True, callbacks=[epoch])
+        batches, order = epoch_data(keras, data["x_train"], data["y_train"], int(g["batch_size"]), trial.number)
+        model.fit(batches, epochs=max_epochs, verbose=0, shuffle=False, callbacks=[order, epoch])
         keras.backend.clear_session()
         if epoch.pruned:
             raise optuna.TrialPruned
