@@ -63,8 +63,9 @@ def main() -> None:
     ap.add_argument("--generations", type=int, default=3)
     args = ap.parse_args()
 
-    def ms(v: list[float]) -> str:
-        return f"{statistics.mean(v):.1f} ± {statistics.stdev(v) / len(v) ** 0.5 if len(v) > 1 else 0:.1f}"
+    def ms(v: list[float], digits: int = 1) -> str:
+        se = statistics.stdev(v) / len(v) ** 0.5 if len(v) > 1 else 0.0
+        return f"{statistics.mean(v):.{digits}f} ± {se:.{digits}f}"
 
     print(f"{'data':<10}{'':<10}{'retrain':>16}{'checkpoints':>16}{'ratio':>16}{'identical':>11}")
     for data in args.data:
@@ -80,9 +81,8 @@ def main() -> None:
         same = sum(a[2] == b[2] for a, b in zip(res[True], res[False], strict=True))
         for i, label in ((0, "seconds"), (1, "epochs")):
             on, off = [r[i] for r in res[True]], [r[i] for r in res[False]]
-            ratio = [a / b for a, b in zip(on, off, strict=True)]
-            r = f"{statistics.mean(ratio):.2f} ± {statistics.stdev(ratio) / len(ratio) ** 0.5 if len(ratio) > 1 else 0:.2f}"
-            print(f"{data if i == 0 else '':<10}{label:<10}{ms(off):>16}{ms(on):>16}{r:>16}"
+            ratio = ms([a / b for a, b in zip(on, off, strict=True)], 2)
+            print(f"{data if i == 0 else '':<10}{label:<10}{ms(off):>16}{ms(on):>16}{ratio:>16}"
                   f"{f'{same}/{args.seeds}' if i == 0 else '':>11}", flush=True)
 
 
