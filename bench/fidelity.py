@@ -3,7 +3,8 @@ pruning) and Optuna TPE with its HyperbandPruner, on digits and Fashion-MNIST.
 
     python bench/fidelity.py --quick                       # digits, 1 seed, 1 and 2 minutes (~10 min)
     python bench/fidelity.py --minutes 5 10 20 --jobs 2    # the full comparison (hours): 3 seeds, both sets
-    python bench/fidelity.py --report out.json             # the tables of a saved --out file
+    python bench/fidelity.py --report a.json b.json        # the tables of saved --out files (seeds pooled)
+    python bench/fidelity.py --datasets digits --seeds 3 --first-seed 3 --out b.json   # more seeds later
 
 Each run (data set x method x seed) is one process pinned to one CPU core, with one worker and one
 TensorFlow thread (natsel ``workers: 1, threads: 1``; Optuna ``n_jobs=1``), so no method gets more
@@ -13,7 +14,8 @@ largest budget; Optuna stops starting trials then. The best validation accuracy 
 budget is read from the trials' finish times. Only full-budget results count for natsel (a score
 after one epoch is not a result); for Optuna, completed trials (not pruned). ``--test`` trains
 each method's final best genome fully (``natsel train-best``; the same ``train_fully`` for Optuna's)
-and reports its test accuracy.
+and reports its test accuracy, and how far the final best's validation score is above it
+(``val-test``: a maximum over more full-budget results, ``full res.``, picks luckier validation draws).
 
 Needs the bench extra: ``pip install -e ".[cpu,bench]"``; Fashion-MNIST needs the Debian package
 ``dataset-fashion-mnist`` (skipped with a note when it is missing).
@@ -214,6 +216,19 @@ def cell(xs: list[float]) -> str:
     return fmt(mean_se(xs)) + (f" ({have}/{len(xs)})" if 0 < have < len(xs) else "")
 
 
+def pooled(saved: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several ``--out`` files as one: their seeds and cells joined (the budgets must be the same)."""
+    if any(r["minutes"] != saved[0]["minutes"] for r in saved):
+        sys.exit("--report: the files were measured at different budgets (--minutes)")
+    out: dict[str, Any] = {"minutes": saved[0]["minutes"], "seeds": [], "cells": {}}
+    for r in saved:
+        out["seeds"] += r["seeds"]
+        for ds, by_method in r["cells"].items():
+            for m, cells in by_method.items():
+                out["cells"].setdefault(ds, {}).setdefault(m, []).extend(cells)
+    return out
+
+
 def report(results: dict[str, Any]) -> list[str]:
     budgets = results["minutes"]
     lines = [f"best validation accuracy so far (mean ± s.e. over seeds {results['seeds']}); one core each"]
@@ -226,7 +241,12 @@ def report(results: dict[str, Any]) -> list[str]:
         if any("test" in c for cells in by_method.values() for c in cells):
             lines.append("test acc. " + "  ".join(
                 f"{cell([c.get('test', math.nan) for c in by_method[m]]):>20}" for m in methods))
+            # how far the final best's validation score overstates it: the maximum over more full-budget
+            # results picks luckier validation draws (the winner's curse)
+            lines.append("val-test  " + "  ".join(f"{cell([best_by(c['points'], budgets[-1] * 60) - c.get('test', math.nan) for c in by_method[m]]):>20}" for m in methods))
         lines.append("trials    " + "  ".join(f"{statistics.mean(c['trials'] for c in by_method[m]):>20.0f}"
+                                             for m in methods))
+        lines.append("full res. " + "  ".join(f"{statistics.mean(len(c['points']) for c in by_method[m]):>20.0f}"
                                              for m in methods))
         full = by_method.get("natsel-full")
         if full:
@@ -253,12 +273,13 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="digits, 1 seed, budgets of 1 and 2 minutes")
     ap.add_argument("--minutes", type=float, nargs="+", default=[5, 10, 20])
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     ap.add_argument("--jobs", type=int, default=1, help="runs at a time, each pinned to its own core")
     ap.add_argument("--test", action="store_true", help="train each final best fully and report test accuracy")
     ap.add_argument("--out", type=Path, help="write every run's points as JSON")
-    ap.add_argument("--report", type=Path, help="print the tables of a saved --out file")
+    ap.add_argument("--report", type=Path, nargs="+", help="print the tables of saved --out files (their seeds pooled)")
     ap.add_argument("--cell", nargs=5, metavar=("DATASET", "METHOD", "SEED", "SECONDS", "OUT"), help=argparse.SUPPRESS)
     ap.add_argument("--core", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -274,7 +295,7 @@ def main() -> None:
         Path(out).write_text(json.dumps(cell))
         return
     if args.report:
-        print("\n".join(report(json.loads(args.report.read_text()))))
+        print("\n".join(report(pooled([json.loads(p.read_text()) for p in args.report]))))
         return
     if args.quick:
         args.minutes, args.seeds, args.datasets = [1, 2], 1, ["digits"]
@@ -294,11 +315,12 @@ def main() -> None:
         finally:
             cores.put(core)
 
-    keys = [(ds, m, s) for ds in datasets for s in range(args.seeds) for m in args.methods]
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    keys = [(ds, m, s) for ds in datasets for s in seeds for m in args.methods]
     t0 = time.time()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         cells = list(pool.map(one, keys))
-    results: dict[str, Any] = {"minutes": minutes, "seeds": list(range(args.seeds)), "cells": {}}
+    results: dict[str, Any] = {"minutes": minutes, "seeds": seeds, "cells": {}}
     for (ds, m, _), c in zip(keys, cells, strict=True):
         results["cells"].setdefault(ds, {}).setdefault(m, []).append(c)
     print("\n".join(report(results)))
