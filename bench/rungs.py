@@ -43,7 +43,8 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
-from fidelity import DATASETS, natsel_config  # noqa: E402
+from fidelity import DATASETS, mean_se, natsel_config  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
 
 from natsel import objectives  # noqa: E402
 from natsel._config import config_from_dict, load_config  # noqa: E402
@@ -52,21 +53,8 @@ from natsel.executors import Task  # noqa: E402
 
 
 def ms(xs: list[float], digits: int = 2) -> str:
-    se = statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else 0.0
-    return f"{statistics.mean(xs):.{digits}f} ± {se:.{digits}f}"
-
-
-def spearman(a: list[float], b: list[float]) -> float:
-    def ranks(v: list[float]) -> np.ndarray:  # average ranks of ties
-        order = np.argsort(v, kind="stable")
-        r = np.empty(len(v))
-        r[order] = np.arange(len(v))
-        for value in set(v):
-            same = [i for i, x in enumerate(v) if x == value]
-            r[same] = r[same].mean()
-        return r
-
-    return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
+    m, se = mean_se(xs)
+    return f"{m:.{digits}f} ± {se:.{digits}f}"
 
 
 def halving(scores: list[list[float]], seconds: list[list[float]], eta: float) -> tuple[float, int]:
@@ -121,7 +109,7 @@ def main() -> None:
     print(f"{'rung':>20}{'seconds':>16}{'share of full':>16}{'Spearman vs full':>18}")
     for k, label in enumerate(labels):
         share = [s / f for s, f in zip(seconds[k], seconds[-1], strict=True)]
-        rho = spearman(scores[k], scores[-1]) if k < len(budgets) - 1 else 1.0
+        rho = float(spearmanr(scores[k], scores[-1]).statistic) if k < len(budgets) - 1 else 1.0
         print(f"{label:>20}{ms(seconds[k]):>16}{ms(share):>16}{rho:>18.2f}")
     fixed, per_epoch = [], []
     for i in range(len(genomes)):
