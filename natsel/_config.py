@@ -535,11 +535,20 @@ def _parse_fidelity(v: _V, raw: dict[str, Any], cfg: Config) -> None:
         if "eta" in fi:
             f.eta = v.number(fi["eta"], p + ("eta",), low=1, low_open=True)
         whole = f.resource == "epochs"
-        top = 1.0 if not whole else cfg.training.max_epochs
-        if "maximum" in fi and fi["maximum"] is not None:
+        top = cfg.full_budget(f)
+        if "maximum" in fi and fi["maximum"] is not None:  # one full budget for every family: see full_budget()
             f.maximum = v.number(fi["maximum"], p + ("maximum",), integer=whole, low=0, low_open=True,
                                  high=None if whole else 1.0)
-            top = f.maximum
+            given = (raw.get("training") or {}).get("max_epochs")
+            if not whole and f.maximum != 1.0:
+                raise v.err(p + ("maximum",), f"fidelity maximum ({f.maximum:g}) contradicts the full budget of "
+                                              "resource rows, which is every training row (1.0); leave it out")
+            if whole and given is not None and f.maximum != cfg.training.max_epochs:
+                raise v.err(p + ("maximum",), f"fidelity maximum ({f.maximum:g}) contradicts training.max_epochs "
+                                              f"({cfg.training.max_epochs}), the full budget; give one of them")
+            if whole:
+                cfg.training.max_epochs = int(f.maximum)  # the maximum alone sets the full budget
+            top = cfg.full_budget(f)
         if "minimum" in fi:
             f.minimum = v.number(fi["minimum"], p + ("minimum",), integer=whole, low=0, low_open=True)
         if f.minimum >= top:

@@ -45,14 +45,14 @@ class Fidelity:
 
     resource: str = "epochs"  # epochs | rows (a fraction of the training rows)
     minimum: float = 1.0
-    maximum: float | None = None  # None: training.max_epochs (epochs) or 1.0 (rows)
+    maximum: float | None = None  # as given; the full budget is Config.full_budget() (max_epochs, or 1.0 for rows)
     eta: float = 3.0
     #: a promotion continues from its lower rung's checkpoint (Keras, epochs) instead of training again
     checkpoints: bool = True
 
     def budgets(self, full: float) -> list[str]:
         """The rungs' budget strings, smallest first; the last is ``"full"``."""
-        top = self.maximum if self.maximum is not None else full
+        top = full
         k = 0 if top <= self.minimum else max(1, math.floor(math.log(top / self.minimum) / math.log(self.eta) + 1e-9))
         out: list[str] = []
         for i in range(k, 0, -1):
@@ -189,11 +189,12 @@ class Config:
             self.generations = self.overrides["generations"] = int(generations)
         return self
 
-    def full_budget(self) -> float:
-        """What the full budget amounts to: ``fidelity.maximum``, else max_epochs (epochs) or 1.0 (rows)."""
-        if self.fidelity is not None and self.fidelity.maximum is not None:
-            return self.fidelity.maximum
-        return float(self.training.max_epochs) if self.fidelity is None or self.fidelity.resource == "epochs" else 1.0
+    def full_budget(self, fidelity: Fidelity | None = None) -> float:
+        """What the full budget amounts to, for every family: ``training.max_epochs`` (epochs) or 1.0
+        (rows: every training row). A ``fidelity.maximum`` is only another way to say it (the config
+        refuses one that contradicts it), so a rung never trains more than a full trial."""
+        fid = fidelity if fidelity is not None else self.fidelity
+        return float(self.training.max_epochs) if fid is None or fid.resource == "epochs" else 1.0
 
     def settings_beyond_file(self) -> dict[str, Any]:
         """Seed, population and generations where they differ from the file (however they were set)."""
