@@ -2,14 +2,97 @@
 
 The config's folder comes first on ``sys.path``, and a same-named module imported earlier from
 another folder is not reused. A reference's identity (file and source hash) scopes shared caches.
+
+What runs is what is hashed: a user's module (one outside the Python installation) is compiled
+from the bytes natsel hashes, never from a cached ``.pyc``, and a module whose file changed since
+it was loaded is loaded again before it is used, so a long-lived process (two ``natsel.evolve()``
+calls, a Dask worker) runs the file as it is now and files its scores under that file's hash.
+Only the named module's own file is hashed: a helper module it imports is not watched.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.machinery
+import importlib.util
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
+
+#: the attribute a module natsel loaded carries: the hash of the source it was compiled from
+STAMP = "__natsel_sha256__"
+
+
+def source_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+class _HashingLoader(importlib.machinery.SourceFileLoader):
+    """Compiles a module from its source bytes (no bytecode cache: a ``.pyc`` written in the same
+    second as an edit of the same size would be taken for current) and remembers their hash."""
+
+    sha256: str | None = None
+
+    def get_code(self, fullname: str) -> Any:
+        source = self.get_data(self.path)
+        self.sha256 = source_hash(source)
+        return compile(source, self.path, "exec", dont_inherit=True)
+
+
+def _installed(path: Path) -> bool:
+    """A file of the Python installation (standard library, site-packages): not the user's to edit."""
+    roots = {sys.prefix, sys.base_prefix, *(sysconfig.get_paths().get(k, "") for k in ("stdlib", "purelib", "platlib"))}
+    return any(r and path.is_relative_to(Path(r).resolve()) for r in roots)
+
+
+def _load_fresh(name: str, file: Path) -> Any:
+    """(Re)load module ``name`` from ``file`` with :class:`_HashingLoader`; its parent package stays."""
+    loader = _HashingLoader(name, str(file))
+    package = file.name == "__init__.py"
+    spec = importlib.util.spec_from_file_location(name, file, loader=loader,
+                                                  submodule_search_locations=[str(file.parent)] if package else None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    old = sys.modules.get(name)
+    sys.modules[name] = module
+    try:
+        loader.exec_module(module)
+    except BaseException:
+        if old is not None:
+            sys.modules[name] = old
+        else:
+            sys.modules.pop(name, None)
+        raise
+    setattr(module, STAMP, loader.sha256)
+    parent, _, child = name.rpartition(".")
+    if parent and parent in sys.modules:
+        setattr(sys.modules[parent], child, module)
+    return module
+
+
+def _current(name: str) -> Any:
+    """Module ``name`` as its file is now: imported if new, loaded again if its file changed since."""
+    module = sys.modules.get(name)
+    if module is None:
+        parent = name.rpartition(".")[0]
+        if parent:
+            importlib.import_module(parent)
+        spec = importlib.util.find_spec(name)
+        file = Path(spec.origin).resolve() if spec is not None and spec.origin and spec.has_location else None
+        if file is None or file.suffix != ".py" or _installed(file):
+            return importlib.import_module(name)
+        return _load_fresh(name, file)
+    file_name = getattr(module, "__file__", None)
+    if not file_name or not file_name.endswith(".py"):
+        return module
+    file = Path(file_name).resolve()
+    if _installed(file) or not file.is_file():
+        return module
+    if getattr(module, STAMP, None) != source_hash(file.read_bytes()):
+        return _load_fresh(name, file)
+    return module
 
 
 def _local_module_file(mod_name: str, base_dir: Path) -> Path | None:
@@ -53,8 +136,7 @@ def _import_module(mod_name: str, base_dir: Path) -> Any:
     sys.path.insert(0, base)
     local = _local_module_file(mod_name, base_dir)
     if local is None or not _found_elsewhere(mod_name.split(".")[0], folder):
-        return importlib.import_module(mod_name)
-    import hashlib
+        return _current(mod_name)
     import types
 
     private = "_natsel_user_" + hashlib.sha256(str(folder).encode()).hexdigest()[:12]
@@ -62,11 +144,14 @@ def _import_module(mod_name: str, base_dir: Path) -> Any:
         package = types.ModuleType(private, f"natsel's view of the modules in {folder}")
         package.__path__ = [str(folder)]
         sys.modules[private] = package
-    return importlib.import_module(f"{private}.{mod_name}")
+    return _current(f"{private}.{mod_name}")
 
 
-def resolve_callable(ref: str, base_dir: Path) -> Any:
-    """Import ``package.module:function``; the config's folder is importable too (and comes first)."""
+def resolve_callable(ref: str, base_dir: Path, expect: str | None = None) -> Any:
+    """Import ``package.module:function``; the config's folder is importable too (and comes first).
+
+    ``expect``: the source hash the run was started with (:func:`callable_identity`); a module that
+    is not that source any more is refused (ValueError), so no score is filed under another file's hash."""
     if ":" not in ref:
         raise ValueError(f"'{ref}' must look like package.module:function")
     mod_name, _, attr = ref.partition(":")
@@ -74,6 +159,10 @@ def resolve_callable(ref: str, base_dir: Path) -> Any:
         module = _import_module(mod_name, base_dir)
     except Exception as exc:  # noqa: BLE001 - any import failure is the user's module
         raise ValueError(f"cannot import '{mod_name}': {exc.__class__.__name__}: {exc}") from None
+    if expect is not None and _module_hash(module) not in (None, expect):
+        raise ValueError(f"'{mod_name}' ({getattr(module, '__file__', '?')}) has changed since the run started "
+                         f"(source hash {_module_hash(module)}, the run's is {expect}); its scores would be filed "
+                         "under the old code: start a new run, or undo the edit to resume")
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -90,14 +179,24 @@ def callable_identity(ref: str, base_dir: Path) -> dict[str, str]:
     Two projects that both say ``fitness: fit:score`` name different functions; so does one project
     after its ``fit.py`` changed. The shared genome cache is scoped by this identity.
     """
-    import hashlib
-
     mod_name = ref.partition(":")[0]
     module = _import_module(mod_name, base_dir)
     file = getattr(module, "__file__", None)
     if not file:
         return {"ref": ref, "module": mod_name}
-    path = Path(file).resolve()
-    return {"ref": ref, "file": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
+    return {"ref": ref, "file": str(Path(file).resolve()), "sha256": _module_hash(module) or ""}
+
+
+def _module_hash(module: Any) -> str | None:
+    """The hash of the source ``module`` runs: natsel's stamp, or (a module natsel did not load, e.g.
+    an installed one) its file's hash now; None for a module without a file."""
+    stamp = getattr(module, STAMP, None)
+    if stamp:
+        return str(stamp)
+    file = getattr(module, "__file__", None)
+    try:
+        return source_hash(Path(file).read_bytes()) if file else None
+    except OSError:
+        return None
 
 

@@ -76,6 +76,33 @@ def cache_scope(cfg: Config, prepared: Prepared) -> str:
     return hashlib.sha256(json.dumps(scope, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def config_diff(before: Any, now: Any, path: str = "") -> list[str]:
+    """Where two configs differ, as ``section.key (old -> new)``, deepest keys first named."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        out: list[str] = []
+        for k in sorted(set(before) | set(now), key=str):
+            out += config_diff(before.get(k), now.get(k), f"{path}.{k}" if path else str(k))
+        return out
+    if before == now:
+        return []
+
+    def show(x: Any) -> str:
+        text = "(not set)" if x is None else json.dumps(x, default=str)
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    return [f"{path or 'the config'} ({show(before)} -> {show(now)})"]
+
+
+def cache_conditions(cfg: Config) -> str:
+    """What a result other than a score depends on beyond its scope: the time limits that may have
+    stopped or killed it, the pruning settings and the retries of a lost worker. A shared cache
+    serves a failed, killed or timed-out result only to a run with the same conditions."""
+    t = cfg.training
+    conditions = {"max_training_time": t.max_training_time, "grace": t.grace, "retries": cfg.executor.retries,
+                  "pruning": None if cfg.pruning is None else vars(cfg.pruning)}
+    return json.dumps(conditions, sort_keys=True)
+
+
 class RunFolder:
     """One run folder while a run writes it: locked, opened, and cleaned up after an early failure."""
 
@@ -96,11 +123,19 @@ class RunFolder:
             self.store = store
             old = store.meta()
             if old.get("fingerprint") != fingerprint:
-                before, now = old.get("fingerprint") or {}, fingerprint
-                diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+                diff = config_diff(old.get("fingerprint") or {}, fingerprint)
                 raise RunDirError(f"{self.path} was made with a different config (differs in: "
-                                  f"{', '.join(diff) or 'format'}); use a new run folder")
-            for key, what in (("data_fingerprint", "the data has changed (its content hash differs)"),
+                                  f"{'; '.join(diff) or 'format'}); use a new run folder")
+            for key, what in (("fitness", "the fitness function"), ("model", "the model builder")):
+                before, now = old.get(key) or {}, meta.get(key) or {}
+                if before.get("sha256") and before.get("sha256") != now.get("sha256"):
+                    where = now.get("file") or before.get("file") or before.get("ref")
+                    raise RunDirError(f"{self.path} cannot be resumed: {what} {before.get('ref')} has changed since "
+                                      f"the run was made ({where}: source hash {before['sha256']}, now "
+                                      f"{now.get('sha256') or 'gone'}); its trials would mix two codes in one "
+                                      "leaderboard: undo the edit, or use a new run folder")
+            for key, what in (("data_fingerprint", "the data has changed (its content hash differs: the file or "
+                                                   "the function that makes it gives other rows)"),
                               ("metric", "the metric differs"), ("maximize", "the direction differs")):
                 if old.get(key) is not None and meta.get(key) is not None and old[key] != meta[key]:
                     raise RunDirError(f"{self.path} cannot be resumed: {what} since the run was made; "
@@ -113,7 +148,7 @@ class RunFolder:
                          "overrides": cfg.settings_beyond_file(), "config_name": cfg.source_name, "base_dir": str(cfg.base_dir)})
             self.store = store = RunStore.create(self.path, cfg.source_text, meta)
         if cfg.cache is not None:
-            store.attach_cache(SharedCache(cfg.cache, cache_scope(cfg, prepared)))
+            store.attach_cache(SharedCache(cfg.cache, cache_scope(cfg, prepared), cache_conditions(cfg)))
         return store
 
     def abandon(self, interrupted: bool, summarize: Any = None) -> None:

@@ -136,7 +136,7 @@ def test_resume_refuses_a_different_search(write_config, tmp_path):
     other = mixed_config(write_config, seed=5, generations=1, name="other.yaml")
     res = CliRunner().invoke(main, ["evolve", str(other), "--run-dir", str(tmp_path / "run"), "-q"])
     assert res.exit_code == 2
-    assert "was made with a different config (differs in: seed)" in res.stderr
+    assert "was made with a different config (differs in: seed (0 -> 5))" in res.stderr
 
 
 def test_resume_flag_finds_the_newest_run(write_config, tmp_path, monkeypatch):
