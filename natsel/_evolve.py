@@ -15,6 +15,7 @@ and :mod:`natsel._progress` (bars and plots).
 from __future__ import annotations
 
 import copy
+import math
 import sys
 import time
 import zlib
@@ -193,6 +194,18 @@ def longest_first(tasks: list[Task], history: list[TrialRow], space: Any, k: int
     return sorted(tasks, key=lambda t: -est[t.trial_id])
 
 
+def exhausted_line(cfg: Config, trials: list[TrialRow], generation: int) -> str:
+    """Why a run stopped early: the whole space evaluated, or only no new genome found."""
+    size = cfg.space.size
+    seen = len({t["key"] for t in trials if t["status"] != Status.PENDING})
+    if size <= seen:
+        return (f"search space exhausted: all {int(size)} genomes of the space were evaluated (or served from the "
+                f"shared cache) before generation {generation}")
+    of = f"{seen} of the space's {int(size)} genomes" if math.isfinite(size) else f"{seen} genomes"
+    return (f"stopped at generation {generation}: the {cfg.strategy} strategy could not find a genome it had not "
+            f"evaluated yet ({of} evaluated); its max_retries option sets how hard it tries")
+
+
 def write_summaries(cfg: Config, store: RunStore) -> float | None:
     """Rewrite history.json and best.json from the trials; returns the best fitness so far."""
     trials = store.trials()
@@ -230,9 +243,7 @@ class Loop:
             meta.update(status="failed", error=f"no trial succeeded; most common error: {counts['common_error']}")
         store.update_meta(**meta)
         if status == "exhausted":
-            print(f"natsel: search space exhausted: generation {stopped_at} would hold no new genome (every genome "
-                  f"the {cfg.strategy} strategy could reach was already evaluated, here or in the shared cache)",
-                  file=sys.stderr)
+            print(f"natsel: {exhausted_line(cfg, store.trials(), stopped_at)}", file=sys.stderr)
         store.close()
         return str(meta["status"])
 
@@ -286,8 +297,10 @@ class Loop:
             store.add_planned(0, planned)
         first = len(store.generation(0))
         pop = cfg.ga.population
-        total = first + pop * (cfg.generations - 1)
         self.rows: dict[int, TrialRow] = {r["id"]: r for r in store.trials()}  # the store, mirrored
+        # a genome a shared cache served is not trained: the last generation plans one more in its place
+        served = sum(r["generation"] > 0 and bool((r.get("extra") or {}).get("shared_cache")) for r in self.rows.values())
+        total = first + pop * (cfg.generations - 1) + served
         queue: deque[Task] = deque()
         running: dict[tuple[str, str], int] = {}  # evaluation identity -> the trial evaluating it
         waiting: dict[tuple[str, str], list[TrialRow]] = {}  # the same evaluation planned twice: copied after
@@ -295,6 +308,7 @@ class Loop:
                  "stopped_at": cfg.generations,
                  "done": sum(r["status"] != Status.PENDING for r in self.rows.values())}
         ends = [first + pop * k for k in range(cfg.generations)]  # results after which a "generation" ends
+        ends[-1] = total
         best: float | None = (store.read_json("best.json") or {}).get("fitness")
 
         def copy_cached(row: TrialRow) -> None:
@@ -302,8 +316,12 @@ class Loop:
             self.rows[row["id"]] = store.trial(row["id"])
             state["done"] += 1
 
-        def enqueue(row: TrialRow) -> None:
+        def enqueue(row: TrialRow, new: bool = False) -> None:
+            nonlocal total
             ident = (row["key"], row["budget"])
+            if new and store.in_shared_cache(*ident):
+                total += 1  # served, not trained: a new genome takes its place in the budget
+                ends[-1] += 1
             if store.lookup(*ident) is not None:
                 copy_cached(row)
             elif ident in running:
@@ -320,7 +338,7 @@ class Loop:
                     state["status"], state["stopped_at"] = "exhausted", self.steady_place(state["planned"], first)[0]
                     return
                 state["planned"] += 1
-                enqueue(row)
+                enqueue(row, new=True)
 
         def end_block() -> None:
             nonlocal best
@@ -373,8 +391,9 @@ class Loop:
         """(generation, slot) of the ``n``-th trial of a steady-state run whose generation 0 holds ``first``."""
         if n < first:
             return 0, n
-        pop = self.cfg.ga.population
-        return 1 + (n - first) // pop, (n - first) % pop
+        pop, last = self.cfg.ga.population, max(1, self.cfg.generations - 1)
+        g = min(1 + (n - first) // pop, last)  # the last generation takes the genomes planned for served ones
+        return g, n - first - (g - 1) * pop
 
     def plan_steady(self, n: int, first: int, attempts: int = 3) -> TrialRow | None:
         """Plan and store the ``n``-th trial from every trial finished now (None: nothing new found in
@@ -386,7 +405,7 @@ class Loop:
         keys = {t["key"] for t in rows}
         for attempt in range(attempts):
             ctx = PlanContext(generation=g, space=cfg.space, population=1, direction=self.direction, history=seen,
-                              known=lambda k: k in keys or store.known(k), seed=cfg.seed,
+                              known=lambda k: k in keys or store.known_here(k), seed=cfg.seed,
                               rng=np.random.default_rng([cfg.seed, g, slot] + ([attempt] if attempt else [])))
             planned = self.strategy.plan(ctx)
             if not planned:
@@ -413,7 +432,8 @@ class Loop:
             seen = steady_seen(row)  # None: generation 0, planned before anything ran
             history = [] if seen is None else [t for i, t in sorted(self.rows.items()) if seen(i)]
             prune = prune_thresholds(history, self.cfg.pruning, self.direction)
-        return Task(row["id"], row["genome"], row["key"], trial_seed(self.cfg.seed, row["key"]), row["budget"], prune)
+        return Task(row["id"], self.cfg.space.trial_genome(row["genome"]), row["key"],
+                    trial_seed(self.cfg.seed, row["key"]), row["budget"], prune)
 
     def promote(self, g: int) -> tuple[str, list[TrialRow]] | None:
         """The next rung of generation ``g`` (budget and trials to promote), if it has one to plan."""
@@ -423,17 +443,40 @@ class Loop:
         assert self.cfg.fidelity is not None
         return next_rung(rows, self.rungs, self.cfg.fidelity.eta, self.direction)
 
-    def plan(self, g: int) -> list[tuple[str, dict[str, Any], str]] | None:
-        """Generation ``g`` as (key, genome, origin) per slot, or None if nothing new can be planned."""
-        cfg = self.cfg
-        ctx = PlanContext(generation=g, space=cfg.space, population=cfg.ga.population, direction=self.direction,
-                          history=[t for t in self.store.trials() if t["generation"] < g], known=self.store.known,
-                          rng=np.random.default_rng([cfg.seed, g]), initial_genome=cfg.initial_genome,
-                          seed=cfg.seed)
-        planned = self.strategy.plan(ctx)
+    def plan(self, g: int, tries: int = 3) -> list[tuple[str, dict[str, Any], str]] | None:
+        """Generation ``g`` as (key, genome, origin) per slot, or None if nothing new can be planned.
+
+        The strategy plans from this run's trials and may plan a genome a shared cache holds: that
+        slot is served from the cache (a cached trial, part of the history), and new genomes are
+        planned for as many extra slots (up to ``tries`` more plans, each with its own generator:
+        (seed, g, try)), so the generation still trains ``population`` genomes where it can."""
+        cfg, store = self.cfg, self.store
+        history = [t for t in store.trials() if t["generation"] < g]
+
+        def context(rng: np.random.Generator, known: Callable[[str], bool]) -> PlanContext:
+            return PlanContext(generation=g, space=cfg.space, population=cfg.ga.population, direction=self.direction,
+                               history=history, known=known, rng=rng, initial_genome=cfg.initial_genome, seed=cfg.seed)
+
+        budget = self.rungs[0] if self.rungs else FULL_BUDGET  # every genome this run screened has a trial at it
+        planned = self.strategy.plan(context(np.random.default_rng([cfg.seed, g]),
+                                             lambda k: store.known_here(k, budget)))
         if planned is None:
             return None
-        return [(cfg.space.key(p.genome), p.genome, p.origin) for p in planned]
+        out = [(cfg.space.key(p.genome), p.genome, p.origin) for p in planned]
+        missing = sum(store.in_shared_cache(k, budget) for k, _, _ in out)
+        keys = {k for k, _, _ in out}
+        for attempt in range(1, tries + 1):
+            if not missing or self.strategy.fixed_slots:
+                break
+            more = self.strategy.plan(context(np.random.default_rng([cfg.seed, g, attempt]),
+                                              lambda k: k in keys or store.known(k, budget)))
+            for p in more or []:
+                k = cfg.space.key(p.genome)
+                if missing and k not in keys and not store.known(k, budget):
+                    out.append((k, p.genome, p.origin))
+                    keys.add(k)
+                    missing -= 1
+        return out
 
     def run_generation(self, g: int, best: float | None) -> None:
         """Evaluate generation ``g``'s pending trials: cache hits are copied, the rest dispatched once each."""
@@ -469,7 +512,8 @@ class Loop:
         below the full budget asks for its trained state, and a promotion continues from its lower
         rung's: the same result as training again from scratch (docs/fidelity.md), for fewer epochs.
         A checkpoint that is gone (another natsel, a deleted file) means training from scratch."""
-        task = Task(row["id"], row["genome"], row["key"], trial_seed(self.cfg.seed, row["key"]), row["budget"], prune)
+        task = Task(row["id"], self.cfg.space.trial_genome(row["genome"]), row["key"],
+                    trial_seed(self.cfg.seed, row["key"]), row["budget"], prune)
         if not self.continues:
             return task
         task.checkpoint = row["budget"] != FULL_BUDGET
@@ -503,8 +547,11 @@ class Loop:
     def finish_cached(self, row: TrialRow) -> None:
         hit = self.store.lookup(row["key"], row.get("budget", FULL_BUDGET))
         assert hit is not None
+        extra: dict[str, Any] = {"source_trial": hit.get("id"), "source_status": hit["status"]}
+        if hit.get("id") is None:
+            extra["shared_cache"] = True
         self.store.finish(row["id"], Status.CACHED, hit["fitness"], hit["metrics"], 0.0, hit.get("error"),
-                          extra={"source_trial": hit.get("id"), "source_status": hit["status"]})
+                          extra=extra)
 
 
 __all__ = ["ExecutorLost", "Loop", "evolve", "first_unfinished", "make_executor", "trial_seed", "write_summaries"]

@@ -77,6 +77,9 @@ def outcome(trials: Sequence[TrialRow]) -> dict[str, Any]:
         "settled": sum(s is Status.CACHED and bool((t.get("extra") or {}).get("early_stopped"))
                        for t, s in zip(trials, statuses, strict=True)),
         "pruned": sum(s is Status.PRUNED for s in statuses),
+        # served by a shared cache (cache:) from another run, not by this run's own trials
+        "shared": sum(s is Status.CACHED and bool((t.get("extra") or {}).get("shared_cache"))
+                      for t, s in zip(trials, statuses, strict=True)),
         "succeeded": sum(s.finished and is_number(t["fitness"]) for t, s in zip(trials, statuses, strict=True)),
         "common_error": common[0][0] if common else None,
         "common_error_count": common[0][1] if common else 0,

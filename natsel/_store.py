@@ -31,6 +31,8 @@ from natsel._trial import FULL_BUDGET, Status, TrialRow
 
 #: evaluated by this run's objective (the statuses a cache hit can copy)
 DONE = Status.values(lambda s: s.done)
+#: evaluated by this run's objective, or served to this run by a shared cache
+FINISHED = Status.values(lambda s: s.finished)
 #: names in a run folder that do not make it a run (the lock exists before the run does)
 LOCK_NAME = ".lock"
 SCHEMA = """
@@ -65,9 +67,13 @@ CREATE TABLE IF NOT EXISTS cache (
     metrics TEXT,
     seconds REAL,
     error TEXT,
+    conditions TEXT,
     PRIMARY KEY (scope, key)
 );
 """
+#: what a shared cache keeps: finished evaluations, but never a pruned one (whether a trial is pruned
+#: depends on the scores of the run it ran in, not on the genome)
+SHARED = Status.values(lambda s: s.done and s is not Status.PRUNED)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -272,15 +278,32 @@ class RunStore:
 
         Only the same budget counts: a score at a reduced budget never stands for a full one.
         """
-        q = (f"SELECT * FROM trials WHERE key = ? AND budget = ? AND status IN ({','.join('?' * len(DONE))}) "
-             "ORDER BY id LIMIT 1")
-        r = self.conn.execute(q, (key, budget, *DONE)).fetchone()
-        if r is not None:
-            return _row(r)
+        here = self.lookup_here(key, budget)
+        if here is not None:
+            return here
         return self._cache.get(cache_key(key, budget)) if self._cache is not None else None
 
+    def lookup_here(self, key: str, budget: str = FULL_BUDGET) -> dict[str, Any] | None:
+        """A finished evaluation of this (genome key, budget) in this run: a trial of its own, or one a
+        shared cache served it (the first, in trial order)."""
+        q = (f"SELECT * FROM trials WHERE key = ? AND budget = ? AND status IN ({','.join('?' * len(FINISHED))}) "
+             "ORDER BY id LIMIT 1")
+        r = self.conn.execute(q, (key, budget, *FINISHED)).fetchone()
+        return _row(r) if r is not None else None
+
     def known(self, key: str, budget: str = FULL_BUDGET) -> bool:
+        """Evaluated in this run or held by the shared cache."""
         return self.lookup(key, budget) is not None
+
+    def known_here(self, key: str, budget: str = FULL_BUDGET) -> bool:
+        """Evaluated in this run: what a strategy must not plan again (a shared cache's genome may be
+        planned: it is served as a cached trial, and the loop plans a new genome in its place)."""
+        return self.lookup_here(key, budget) is not None
+
+    def in_shared_cache(self, key: str, budget: str = FULL_BUDGET) -> bool:
+        """Served by the shared cache, not by this run."""
+        return self._cache is not None and self.lookup_here(key, budget) is None and \
+            self._cache.get(cache_key(key, budget)) is not None
 
     def finish(self, trial_id: int, status: str, fitness: float | None, metrics: dict[str, Any] | None,
                seconds: float | None, error: str | None = None, started: float | None = None,
@@ -300,7 +323,7 @@ class RunStore:
                 " WHERE id=?",
                 (status, fitness, dumps(metrics or {}), seconds, error, started, time.time(), dumps(extra or {}), trial_id),
             )
-        if self._cache is not None and status in DONE:
+        if self._cache is not None and status in SHARED:
             key, budget = self.conn.execute("SELECT key, budget FROM trials WHERE id=?", (trial_id,)).fetchone()
             self._cache.put(cache_key(key, budget), status, fitness, metrics or {}, seconds, error)
 
@@ -336,34 +359,45 @@ class RunStore:
 
 
 class SharedCache:
-    """A genome cache shared across runs (``cache: PATH``), scoped by the objective's fingerprint."""
+    """A genome cache shared across runs (``cache: PATH``), scoped by the objective's fingerprint.
 
-    def __init__(self, path: Path, scope: str) -> None:
+    What it serves (docs/config.md, "Shared cache"): an ``ok`` score to any run of the same scope
+    (objective, its code's hash, data, seed); a ``failed``, ``killed`` or ``timeout`` result only to
+    a run whose ``conditions`` (time limits and pruning settings) are the ones that produced it, as
+    a larger time limit might have let it finish; a pruned trial is never shared. An ``ok`` score
+    replaces any other result of the same evaluation.
+    """
+
+    def __init__(self, path: Path, scope: str, conditions: str = "") -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(path, timeout=30)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.executescript(CACHE_SCHEMA)
-        if "error" not in {r[1] for r in self.conn.execute("PRAGMA table_info(cache)")}:
-            with self.conn:  # a cache file written before errors were kept
-                self.conn.execute("ALTER TABLE cache ADD COLUMN error TEXT")
+        have = {r[1] for r in self.conn.execute("PRAGMA table_info(cache)")}
+        for column in ("error", "conditions"):  # a cache file written before these were kept
+            if column not in have:
+                with self.conn:
+                    self.conn.execute(f"ALTER TABLE cache ADD COLUMN {column} TEXT")
         self.conn.row_factory = sqlite3.Row
         self.scope = scope
+        self.conditions = conditions
 
     def get(self, key: str) -> dict[str, Any] | None:
         r = self.conn.execute("SELECT * FROM cache WHERE scope=? AND key=?", (self.scope, key)).fetchone()
-        if r is None:
+        if r is None or (r["status"] != Status.OK and r["conditions"] != self.conditions):
             return None
         return {"key": key, "status": r["status"], "fitness": r["fitness"], "error": r["error"],
                 "metrics": json.loads(r["metrics"] or "{}"), "seconds": r["seconds"], "id": None}
 
     def put(self, key: str, status: str, fitness: float | None, metrics: dict[str, Any], seconds: float | None,
             error: str | None = None) -> None:
-        with self.conn:
-            self.conn.execute(
-                "INSERT OR IGNORE INTO cache (scope, key, status, fitness, metrics, seconds, error) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (self.scope, key, status, fitness, dumps(metrics), seconds, error),
-            )
+        row = (self.scope, key, status, fitness, dumps(metrics), seconds, error, self.conditions)
+        with self.conn:  # the first score stays; a result replaces any failure (other limits produced it)
+            old = self.conn.execute("SELECT status FROM cache WHERE scope=? AND key=?", (self.scope, key)).fetchone()
+            if old is None or old[0] != Status.OK:
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO cache (scope, key, status, fitness, metrics, seconds, error, conditions) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
 
     def close(self) -> None:
         self.conn.close()

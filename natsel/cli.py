@@ -201,8 +201,9 @@ def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | 
         sys.exit(1)
     n = run.outcome
     settled = f", {n['settled']} of them promotions settled at a lower rung" if n["settled"] else ""
+    shared = f", {n['shared']} from the shared cache" if n["shared"] else ""
     click.echo(f"run: {run.path}  ({run.status}: {n['trained']} trained, {n['failed']} failed, "
-               f"{n['cached']} from cache{settled})")
+               f"{n['cached']} from cache{settled}{shared})")
     if n["failed"]:
         line = (f"{n['failed']} of {n['trained'] + n['failed']} trials failed; most common error "
                 f"({n['common_error_count']}x): {n['common_error']}")

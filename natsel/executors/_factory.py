@@ -40,4 +40,4 @@ def make_executor(cfg: Config, spec: dict[str, Any], payload: Any) -> Executor:
         return {"CUDA_VISIBLE_DEVICES": str(cfg.gpus[i % len(cfg.gpus)])} if cfg.gpus else {}
 
     return LocalPool(spec, payload, workers=cfg.workers, hard_limit=hard_limit,
-                     max_trials_per_worker=cfg.max_trials_per_worker, env=env)
+                     max_trials_per_worker=cfg.max_trials_per_worker, env=env, retries=cfg.executor.retries)

@@ -46,7 +46,9 @@ class LocalPool(Executor):
       receives ``payload`` (the data) once, when it starts;
     * a worker is recycled after ``max_trials_per_worker`` trials, which bounds its memory;
     * a worker that dies (exception outside the objective, ``os._exit``, a signal, out of
-      memory) is replaced and its trial reported ``failed`` with the reason;
+      memory) is replaced and its trial tried again on a fresh worker, up to ``retries`` times (a
+      death may be the machine's, not the trial's: memory another process took), then reported
+      ``failed`` with the reason;
     * a trial running longer than ``hard_limit`` seconds has its worker killed (``killed``);
     * ``env(i)`` gives extra environment variables for worker slot ``i`` (e.g. GPU pinning).
     """
@@ -60,6 +62,7 @@ class LocalPool(Executor):
         max_trials_per_worker: int = 50,
         env: Callable[[int], dict[str, str]] | None = None,
         start_method: str = "spawn",
+        retries: int = 0,
     ) -> None:
         if workers < 1:
             raise ValueError("a LocalPool needs at least one worker")
@@ -74,6 +77,9 @@ class LocalPool(Executor):
         self._retired: list[Any] = []
         self._start_failures = 0
         self.spawned = 0
+        self.retries = retries
+        self._deaths: dict[int, int] = {}  # trial id -> how many workers died running it
+        self._queue: deque[Task] | None = None
 
     # -- worker lifecycle -------------------------------------------------------------------
     def _free_index(self) -> int:
@@ -121,6 +127,7 @@ class LocalPool(Executor):
 
     def run(self, tasks: Iterable[Task]) -> Iterator[Result]:
         queue = tasks if isinstance(tasks, deque) else deque(tasks)
+        self._queue = queue
         while queue or any(w.task is not None for w in self.workers):
             busy = sum(w.task is not None for w in self.workers)
             while len(self.workers) < min(self.n, len(queue) + busy):
@@ -196,7 +203,13 @@ class LocalPool(Executor):
                 raise WorkerStartError(f"workers keep dying before they are ready ({reason}); if natsel is called "
                                        "from a script, guard the call with: if __name__ == '__main__':")
         if task is not None:
-            yield Result(task.trial_id, "failed", seconds=time.monotonic() - started, error=f"worker died: {reason}")
+            deaths = self._deaths[task.trial_id] = self._deaths.get(task.trial_id, 0) + 1
+            if deaths <= self.retries and self._queue is not None:
+                self._queue.appendleft(task)  # once more, on a fresh worker
+                return
+            times = f" ({deaths} times)" if deaths > 1 else ""
+            yield Result(task.trial_id, "failed", seconds=time.monotonic() - started,
+                         error=f"worker died: {reason}{times}")
 
     def close(self, cancel: bool = False) -> None:
         for w in list(self.workers):

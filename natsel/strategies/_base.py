@@ -37,7 +37,7 @@ class PlanContext:
     population: int
     direction: Direction
     history: Sequence[TrialRow]  # every trial of generations 0 .. generation-1, in id order
-    known: Callable[[str], bool]  # a genome key already evaluated (this run or a shared cache)
+    known: Callable[[str], bool]  # a genome key already evaluated in this run (never plan it again)
     rng: np.random.Generator  # seeded by (seed, generation)
     initial_genome: Genome | None = None
     seed: int | None = None  # the run's seed: rng_of(t) re-creates an earlier generation's generator
@@ -102,6 +102,9 @@ class Strategy(ABC):
     supports_fidelity: ClassVar[bool] = True
     #: can plan one genome at a time from whatever has finished (``evolution.schedule: steady``)
     supports_steady: ClassVar[bool] = False
+    #: a generation holds exactly ``population`` slots (``pso``: a slot is a particle), so the loop does not
+    #: add genomes in place of the ones a shared cache serves
+    fixed_slots: ClassVar[bool] = False
     #: the population when the config's ``evolution:`` gives none
     default_population: ClassVar[int] = 20
     #: with the default population: the ``startup`` option (generation 0's size) unless the config sets it

@@ -185,6 +185,7 @@ class PSOStrategy(Strategy):
 
     name = "pso"
     supports_fidelity = False  # particles are slots; halving's promoted trials are not
+    fixed_slots = True
     options_schema = {"c1": float, "c2": float, "w_start": float, "w_end": float, "beta": float,
                       "velocity_clamp": float, "iterations": int, "categorical": str, "max_retries": int}
 
