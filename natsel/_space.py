@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from natsel._trial import ActiveGenome
+
 Scalar = str | int | float | bool | None
 Genome = dict[str, Any]
 
@@ -452,6 +454,12 @@ class SearchSpace:
             return dict(genome)
         on = self.active(genome)
         return {k: v for k, v in genome.items() if k in on or k not in self._by_name}
+
+    def trial_genome(self, genome: Mapping[str, Any]) -> ActiveGenome:
+        """What an objective is given to score ``genome``: its active genes only (see :class:`ActiveGenome`),
+        so whatever builds the network honours the conditions the key is made under."""
+        active = self.project(genome)
+        return ActiveGenome(active, [k for k in genome if k not in active])
 
     def key(self, genome: Mapping[str, Any]) -> str:
         """The genome's identity: :func:`genome_key` of its active genes.

@@ -66,7 +66,7 @@ def train_best(
                 "steps_per_execution": cfg.training.steps_per_execution}
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp_model = out_dir / f".best_model.{os.getpid()}.keras"
-    init = {"genome": chosen["genome"], "training": training, "seed": seed, "model_path": str(tmp_model), "threads": cfg.threads or None,
+    init = {"genome": cfg.space.trial_genome(chosen["genome"]), "training": training, "seed": seed, "model_path": str(tmp_model), "threads": cfg.threads or None,
             "swarm": cfg.swarm}
     try:
         info = _run_worker(init, payload, epochs, progress)

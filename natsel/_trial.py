@@ -143,6 +143,28 @@ class TrialRow(TypedDict):
     budget: str
 
 
+class ActiveGenome(dict):  # type: ignore[type-arg]
+    """The genome an objective is given: its active genes only (``SearchSpace.project``), so an
+    objective cannot read a gene its ``when:`` switched off, and two genomes that share a key train
+    the same network. Reading an inactive gene says so instead of a bare KeyError."""
+
+    def __init__(self, genes: Any = (), inactive: Iterable[str] = ()) -> None:
+        super().__init__(genes)
+        self.inactive = frozenset(inactive)
+
+    def __missing__(self, name: str) -> Any:
+        if name in self.inactive:
+            raise KeyError(f"gene '{name}' is inactive in this genome (its 'when:' condition does not hold), so "
+                           f"it is not given; read it with genome.get('{name}', default)")
+        raise KeyError(name)
+
+    def copy(self) -> ActiveGenome:
+        return ActiveGenome(self, self.inactive)
+
+    def __reduce__(self) -> Any:
+        return (ActiveGenome, (dict(self), tuple(sorted(self.inactive))))
+
+
 @dataclass
 class Task:
     """One evaluation to run: a genome, its trial id, its seed and its budget."""

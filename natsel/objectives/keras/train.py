@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import time
 from typing import Any
 
@@ -49,14 +50,13 @@ def full_genome(genome: dict[str, Any]) -> dict[str, Any]:
 
 
 def hidden_layers(genome: dict[str, Any]) -> list[tuple[int, float]]:
-    """(units, dropout) for neurons0, neurons1, ... in order; 0 units means no layer."""
+    """(units, dropout) for neurons0, neurons1, ... in order of their index; 0 units, or a ``neurons<i>``
+    the genome does not give (a ``when:`` switched it off), means no layer."""
     out = []
-    i = 0
-    while f"neurons{i}" in genome:
+    for i in sorted(int(m.group(1)) for k in genome if (m := re.fullmatch(r"neurons(\d+)", k))):
         units = int(genome[f"neurons{i}"])
         if units > 0:
             out.append((units, float(genome.get(f"dropout{i}", 0.0))))
-        i += 1
     return out
 
 
@@ -163,7 +163,7 @@ def user_model(build: Any, genome: dict[str, Any], data: dict[str, Any], steps_p
     keras = _import_keras()
     task = data["task"]
     shape = tuple(data.get("input_shape") or (data["n_features"],))
-    model = build(dict(genome), shape, n_outputs(task, data["n_classes"]), task)
+    model = build(genome.copy(), shape, n_outputs(task, data["n_classes"]), task)  # active genes only
     if not isinstance(model, keras.Model):
         raise TypeError(f"the model builder returned {type(model).__name__}, not a keras.Model")
     if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
