@@ -601,9 +601,34 @@ def load_config(path: str | Path, base_dir: str | Path | None = None) -> Config:
 
 
 def config_from_dict(data: Mapping[str, Any], base_dir: str | Path | None = None) -> Config:
-    """Validate a config given as a Python mapping (as if it were the YAML file)."""
+    """Validate a config given as a Python mapping (as if it were the YAML file).
+
+    ``fitness`` may be a function instead of ``"module:function"`` when workers can import it by
+    that name: a function at the top level of a module (not of ``__main__``, not a lambda or a
+    function defined inside another)."""
     import yaml
 
-    text = yaml.safe_dump(dict(data), sort_keys=False)
+    data = dict(data)
+    if callable(data.get("fitness")):
+        data["fitness"] = function_ref(data["fitness"])
+    text = yaml.safe_dump(data, sort_keys=False)
     doc = loads_yaml(text, "<config>")
     return _validate(doc, Path(base_dir or Path.cwd()).resolve(), text)
+
+
+def function_ref(fn: Any) -> str:
+    """``module:qualname`` of a function that worker processes can import, else a ConfigError."""
+    import sys
+
+    module, name = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    where = "fitness"
+    if not module or not name or "<" in name or "." in name:
+        raise ConfigError(f"fitness {name or fn!r} cannot be imported by name (a lambda, a method or a function "
+                          "defined inside another): define it at the top level of a module and pass it, or "
+                          "'module:function'", where)
+    if module == "__main__":
+        file = getattr(sys.modules.get("__main__"), "__file__", None)
+        hint = f"move it into a module (e.g. next to {Path(file).name}) and" if file else "define it in a module and"
+        raise ConfigError(f"fitness {name} is defined in __main__, which worker processes cannot import by name: "
+                          f"{hint} pass it, or 'module:function'", where)
+    return f"{module}:{name}"

@@ -185,6 +185,11 @@ class Config:
         if population is not None:
             self.ga = replace(self.ga, population=int(population))
             self.overrides["population"] = int(population)
+            strategy = self.raw.get("strategy")
+            if "startup" in self.strategy_options and not (isinstance(strategy, dict) and "startup" in strategy):
+                # the strategy's default first generation went with its default population; an explicit
+                # population sizes generation 0 too (docs/genetic.md), unless the config sets startup
+                self.strategy_options = {k: v for k, v in self.strategy_options.items() if k != "startup"}
         if generations is not None:
             self.generations = self.overrides["generations"] = int(generations)
         return self

@@ -40,7 +40,7 @@ def worker_main(conn: Connection, init: dict[str, Any]) -> None:
         task = msg[1]
         try:
             result = objective(task)
-        except Exception as exc:  # noqa: BLE001 - a failing trial must not kill the worker
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a failing trial (sys.exit too) must not kill the worker
             result = Result(task.trial_id, "failed", error=error_line(exc))
         conn.send(("result", result))
 

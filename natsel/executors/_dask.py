@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -27,7 +27,10 @@ from natsel._errors import NatselError
 from natsel.executors._base import Executor, ExecutorLost, Result, Task
 
 _LOCK = threading.Lock()
-_OBJECTIVES: dict[str, Any] = {}
+#: the objectives this worker process built, newest last; only the most recent few are kept (each
+#: holds its run's data: a worker that served many runs must not hold them all for its life)
+_OBJECTIVES: OrderedDict[str, Any] = OrderedDict()
+KEEP_OBJECTIVES = 2  # two runs sharing a cluster do not rebuild on every trial
 
 
 def run_trial(spec: dict[str, Any], payload: Any, task: Task) -> Result:
@@ -43,9 +46,12 @@ def run_trial(spec: dict[str, Any], payload: Any, task: Task) -> Result:
         try:
             objective = _OBJECTIVES.get(key)
             if objective is None:
+                while len(_OBJECTIVES) >= KEEP_OBJECTIVES:
+                    _OBJECTIVES.popitem(last=False)
                 objective = _OBJECTIVES[key] = build_objective(spec, payload)
+            _OBJECTIVES.move_to_end(key)
             return objective(task)
-        except Exception as exc:  # noqa: BLE001 - a failing objective fails its trial, never the worker
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a failing objective fails its trial, never the worker
             return Result(task.trial_id, "failed", error=error_line(exc))
 
 

@@ -4,6 +4,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from natsel._trial import error_line
 from natsel.executors._base import Executor, Result, Task
 from natsel.objectives import build_objective, get
 
@@ -24,4 +25,9 @@ class InlineExecutor(Executor):
     def run(self, tasks: Iterable[Task]) -> Iterator[Result]:
         queue = tasks if isinstance(tasks, deque) else deque(tasks)
         while queue:
-            yield self._objective(queue.popleft())
+            task = queue.popleft()
+            try:
+                result = self._objective(task)
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - sys.exit() in a fitness fails its trial, as in a worker
+                result = Result(task.trial_id, "failed", error=error_line(exc))
+            yield result
