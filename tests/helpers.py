@@ -105,3 +105,74 @@ def settling(genome: dict, budget: float) -> dict:
     epochs = min(float(budget), 2.0 if genome["layers"] % 2 else float("inf"))
     out = budgeted_mixed(genome, epochs)
     return {"fitness": out, "early_stopped": epochs < budget, "epochs": epochs}
+
+
+def slow(genome: dict) -> float:
+    """Sleeps ``genome["nap"]`` seconds, then returns ``x``."""
+    import time
+
+    _log(genome)
+    time.sleep(float(genome.get("nap", 0)))
+    return float(genome["x"])
+
+
+def dies_once(genome: dict) -> float:
+    """Kills its own worker (os._exit) the first time it sees a genome (a marker file per genome in
+    NATSEL_TEST_MARKS), as a worker lost to the machine's memory would be; scores it the next time."""
+    from natsel import genome_key
+
+    _log(genome)
+    mark = os.path.join(os.environ["NATSEL_TEST_MARKS"], genome_key(genome).replace("/", "_")[:80])
+    if not os.path.exists(mark):
+        open(mark, "w").close()
+        os._exit(9)
+    return float(genome["x"])
+
+
+def exits(genome: dict) -> float:
+    """A wrapped training script that ends with sys.exit() for odd ``x``."""
+    _log(genome)
+    if genome["x"] % 2:
+        sys.exit(3)
+    return float(genome["x"])
+
+
+def noisy(genome: dict) -> float:
+    """``x`` plus a draw from NumPy's and Python's global generators (as a scikit-learn model's would be)."""
+    import random
+
+    import numpy as np
+
+    return float(genome["x"]) + float(np.random.rand()) + random.random()
+
+
+def no_budget(genome: dict) -> float:
+    return float(genome["x"])
+
+
+def mixed_x(genome: dict) -> float:
+    """``x`` as the fitness (a numeric gene ``x``)."""
+    _log(genome)
+    return float(genome["x"])
+
+
+def served(genome: dict, budget: float, seed: int) -> float:
+    """A score that depends on everything it is given: the genome (active genes only), the budget, the
+    trial seed, and draws from NumPy's global generator. Kills its own process (kill -9) after
+    NATSEL_TEST_KILL_AFTER calls; logs like ``budgeted_mixed``."""
+    import zlib
+
+    import numpy as np
+
+    from natsel import genome_key
+
+    CALLS.append(dict(genome))
+    path = os.environ.get("NATSEL_TEST_LOG")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{genome_key(genome)}|{budget:g}\n")
+    limit = os.environ.get("NATSEL_TEST_KILL_AFTER")
+    if limit and len(CALLS) >= int(limit):
+        os.kill(os.getpid(), signal.SIGKILL)
+    base = (zlib.crc32(genome_key(genome).encode()) % 1000) / 1000
+    return base - 1.0 / budget + 0.01 * float(np.random.rand()) + (seed % 7) / 1000

@@ -28,7 +28,8 @@ def test_config_schema_example_is_valid_with_either_objective(tmp_path, keep, tl
     text = "\n".join(lines[:drop_from] + lines[drop_to:]) + "\n"
     (tmp_path / "mypackage").mkdir()
     (tmp_path / "mypackage" / "__init__.py").write_text("")
-    (tmp_path / "mypackage" / "mymodule.py").write_text("def score(genome):\n    return 0.0\n")
+    # the example has fidelity:, so its fitness takes the budget (issue 24 item 10)
+    (tmp_path / "mypackage" / "mymodule.py").write_text("def score(genome, budget):\n    return 0.0\n")
     (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
     cfg = load_config(tmp_path / "config.yaml")  # a Keras search rejects genes it cannot use
     assert cfg.space.names == ["optimizer", "learning_rate", "batch_size", "initializer", "neurons0", "neurons1",
