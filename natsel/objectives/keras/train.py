@@ -9,7 +9,6 @@ are the same for both.
 from __future__ import annotations
 
 import os
-import pickle
 import time
 from typing import Any
 
@@ -19,6 +18,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import numpy as np  # noqa: E402
 
 from natsel._trial import Objective, Result, Task, error_line  # noqa: E402
+from natsel.objectives.keras import checkpoint as checkpoints  # noqa: E402
+from natsel.objectives.keras.checkpoint import CHECKPOINT_FORMAT  # noqa: E402
 from natsel.objectives.keras.metrics import classification_scores, regression_scores  # noqa: E402
 from natsel.objectives.keras.spec import CONV_DEFAULTS, DEFAULT_GENOME, conv_block_count  # noqa: E402
 
@@ -291,22 +292,29 @@ def epoch_data(keras: Any, x: np.ndarray, y: np.ndarray, batch: int, seed: int) 
     return dataset.prefetch(1), Epoch()
 
 
-#: the checkpoint format a promoted trial continues from (a pickled dict; see :func:`train`)
-CHECKPOINT_FORMAT = 1
-
-
 def _restore(model: Any, ckpt: dict[str, Any]) -> bool:
     """Load a checkpoint's variables into ``model`` (built the same way, optimizer built); False, and
-    nothing changed, when they do not fit (then the trial trains from scratch, to the same result)."""
+    nothing changed, when they do not fit (then the trial trains from scratch, to the same result):
+    every array must have its variable's shape and dtype, the best weights those of ``model.weights``."""
     pairs = [(model.variables, ckpt.get("variables")), (model.optimizer.variables, ckpt.get("optimizer")),
              (getattr(model, "extra_variables", []), ckpt.get("extra", []))]
+    best = (model.weights, ckpt["limits"]["best_weights"]) if ckpt.get("limits", {}).get("best_weights") else None
     if ckpt.get("format") != CHECKPOINT_FORMAT or any(
-            b is None or len(a) != len(b) or any(tuple(v.shape) != np.shape(w) for v, w in zip(a, b, strict=True)) for a, b in pairs):
+            b is None or len(a) != len(b) or not all(map(_fits, a, b)) for a, b in pairs + ([best] if best else [])):
         return False
     for variables, values in pairs:
         for v, w in zip(variables, values, strict=True):
             v.assign(w)
     return True
+
+
+def _fits(variable: Any, value: Any) -> bool:
+    """Whether an array can be loaded into ``variable`` as it is (same shape, same dtype)."""
+    return tuple(variable.shape) == np.shape(value) and np.dtype(_dtype_name(variable.dtype)) == np.asarray(value).dtype
+
+
+def _dtype_name(dtype: Any) -> str:
+    return getattr(dtype, "name", None) or str(dtype)
 
 
 def build_optimizer(model: Any) -> None:
@@ -483,7 +491,8 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
         start, wall = time.perf_counter(), time.time()
         try:
             budgeted, max_epochs = with_budget(data, task)
-            resume = pickle.loads(task.resume) if task.resume else None  # a lower rung's state (epochs only)
+            # a lower rung's state (epochs only); None when it is not a well-formed checkpoint: train from scratch
+            resume = checkpoints.decode(task.resume)
             pruner = _pruner(_import_keras(), data, metric, maximize, task.prune) if record_curve else None
             if pruner is not None and resume is not None:
                 pruner.curve = list(resume.get("curve") or [])
@@ -520,7 +529,7 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
         if ckpt is not None and pruner is not None:
             ckpt["curve"] = list(pruner.curve)
         return Result(task.trial_id, status, float(fitness), metrics, time.perf_counter() - start, None, wall, extra,
-                      pickle.dumps(ckpt, protocol=pickle.HIGHEST_PROTOCOL) if ckpt is not None else None)
+                      checkpoints.encode(ckpt) if ckpt is not None else None)
 
     return run
 
