@@ -340,8 +340,27 @@ def predict(model: Any, x: np.ndarray) -> np.ndarray:
     return np.concatenate([np.asarray(model(x[i : i + 4096], training=False)) for i in range(0, len(x), 4096)])
 
 
+class Diverged(ArithmeticError):
+    """The network's outputs are not finite: its training diverged (a NaN or infinite loss)."""
+
+
+def diverged_message(history: dict[str, list[float]], axis: str = "epoch") -> str:
+    """What to tell the user about a network whose outputs are not finite: from which epoch (or swarm
+    iteration) its training loss, else its early-stopping loss, stopped being a finite number."""
+    for key, what in (("loss", "training loss"), ("es_loss", "the loss on the early-stopping split")):
+        for i, value in enumerate(history.get(key) or [], 1):
+            if not np.isfinite(value):
+                word = "NaN" if np.isnan(value) else "infinite"
+                return f"the network diverged: {what} is {word} from {axis} {i} (lower the learning rate)"
+    return "the network diverged: its outputs are not finite (lower the learning rate)"
+
+
 def score(model: Any, x: np.ndarray, y: np.ndarray, task: str, n_classes: int) -> dict[str, float]:
+    """The metrics of ``model`` on ``(x, y)``; :class:`Diverged` when its outputs are not finite (the
+    metrics would fail on them with scikit-learn's "Input contains NaN")."""
     pred = predict(model, x)
+    if not np.all(np.isfinite(pred)):
+        raise Diverged("the network's outputs are not finite (training diverged)")
     if task == "regression":
         return regression_scores(y, pred)
     return classification_scores(y, pred, n_classes)
@@ -461,9 +480,15 @@ def _pruner(keras: Any, data: dict[str, Any], metric: str, maximize: bool, thres
             super().__init__()
             self.curve: list[float] = []
             self.pruned_at: int | None = None
+            self.diverged = False  # the outputs stopped being finite: the trial fails (NaN weights stay NaN)
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            value = score(self.model, data["x_val"], data["y_val"], data["task"], data["n_classes"])[metric]
+            try:
+                value = score(self.model, data["x_val"], data["y_val"], data["task"], data["n_classes"])[metric]
+            except Diverged:
+                self.diverged = True
+                self.model.stop_training = True
+                return
             self.curve.append(float(value))
             limit = thresholds[epoch] if thresholds is not None and epoch < len(thresholds) else None
             oriented = value if maximize else -value
@@ -498,7 +523,13 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
                 pruner.curve = list(resume.get("curve") or [])
             model, info = train(task.genome, budgeted, training, task.seed, max_epochs=max_epochs, on_epoch=pruner,
                                 swarm=spec.get("swarm"), builder=builder, resume=resume, checkpoint=task.checkpoint)
+            if pruner is not None and pruner.diverged:
+                raise Diverged
             scores = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])
+        except Diverged:  # say so, and from which epoch, rather than what the metrics make of NaN
+            return Result(task.trial_id, "failed", None, {"epochs": info["epochs"]}, time.perf_counter() - start,
+                          diverged_message(info["history"], info.get("cost_axis", "epoch")), wall,
+                          {"history": info["history"], "data": data.get("fingerprint")})
         except Exception as exc:  # noqa: BLE001 - a network that cannot be built or trained fails its trial
             return Result(task.trial_id, "failed", None, {}, time.perf_counter() - start, error_line(exc), wall)
         finally:
@@ -509,9 +540,9 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
                           {"curve": pruner.curve, "history": info["history"], "data": data.get("fingerprint")})
         fitness = scores.get(metric, float("nan"))
         status = "timeout" if info["timed_out"] else "ok"
-        if not np.isfinite(fitness):
+        if not np.isfinite(fitness):  # finite outputs: a metric undefined on these data (auc with one class)
             return Result(task.trial_id, "failed", None, scores, time.perf_counter() - start,
-                          f"validation {metric} is not finite (training diverged)", wall,
+                          f"validation {metric} is not finite (undefined on the validation rows)", wall,
                           {"epochs": info["epochs"], "history": info["history"]})
         metrics = {**scores, "epochs": info["epochs"], "train_seconds": info["train_seconds"], "rss_mb": rss_mb()}
         if info.get("early_stopped"):  # patience stopped it: any higher epoch limit trains exactly the same
@@ -548,8 +579,11 @@ def train_fully(init: dict[str, Any], on_epoch: Any) -> dict[str, Any]:
     builder = load_builder(data["builder"]) if data.get("builder") else None
     model, info = train(init["genome"], data, init["training"], init["seed"], on_epoch=Progress(),
                         swarm=init.get("swarm"), builder=builder)
-    val = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])
-    test = score(model, data["x_test"], data["y_test"], data["task"], data["n_classes"])
+    try:
+        val = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])
+        test = score(model, data["x_test"], data["y_test"], data["task"], data["n_classes"])
+    except Diverged:
+        raise Diverged(diverged_message(info["history"], info.get("cost_axis", "epoch"))) from None
     from natsel.objectives.keras.swarm import AdaSwarmModel
 
     if not isinstance(model, AdaSwarmModel):  # natsel's functional model, or a builder's
