@@ -82,11 +82,23 @@ def _bad_value(name: str, kind: str, val: Any) -> str | None:
         return None if val in named and not isinstance(val, bool) else (
             f"unknown value {val!r} (known: {', '.join(sorted(map(str, named)))})")
     lo, hi = NUMERIC.get(name) or CONV_NUMERIC.get(kind) or ((0.0, 0.99) if kind == "dropout" else (0, 1 << 20))
-    if isinstance(val, bool) or not isinstance(val, (int, float)) or not lo <= val <= hi:
+    if isinstance(val, bool) or not isinstance(val, (int, float)):
+        what = "an integer" if kind in INTEGER or kind == "neurons" else "a number"
+        quoted = isinstance(val, str) and _is_number(val)
+        return f"{val!r} must be {what}" + (" (write it without quotes)" if quoted else f", not {type(val).__name__}")
+    if not lo <= val <= hi:
         return f"{val!r} is outside {lo}..{hi}"
     if kind in INTEGER and not float(val).is_integer():
         return f"{val!r} is not a whole number"
     return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def gene_where(cfg: Config, name: str) -> str:
