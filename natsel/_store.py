@@ -329,7 +329,8 @@ class RunStore:
 
     # -- checkpoints: a rung's trained state, which its promotion continues from -------------------
     def checkpoint_path(self, trial_id: int) -> Path:
-        return self.path / "checkpoints" / f"{trial_id}.pkl"
+        """Where a trial's checkpoint lies: an ``.npz`` of plain arrays (the objective checks it before use)."""
+        return self.path / "checkpoints" / f"{trial_id}.npz"
 
     def checkpoint(self, trial_id: int) -> bytes | None:
         """The checkpoint a trial left, if it is still there."""
@@ -339,10 +340,14 @@ class RunStore:
             return None
 
     def drop_checkpoints(self, keep: Iterable[int] = ()) -> None:
-        """Delete the checkpoints of every trial not in ``keep`` (those of finished generations)."""
-        folder, keep = self.path / "checkpoints", {f"{i}.pkl" for i in keep}
-        for f in folder.glob("*.pkl") if folder.is_dir() else []:
-            if f.name not in keep:
+        """Delete the checkpoints of every trial not in ``keep`` (those of finished generations), the
+        pickles older natsel versions wrote (never read again), and the half-written ``.tmp`` files a
+        killed run left (only this process writes here, and it is not writing now)."""
+        folder, keep = self.path / "checkpoints", {self.checkpoint_path(i).name for i in keep}
+        if not folder.is_dir():
+            return
+        for f in folder.iterdir():
+            if f.name.endswith((".pkl", ".tmp")) or (f.suffix == ".npz" and f.name not in keep):
                 f.unlink(missing_ok=True)
 
     # -- summaries --------------------------------------------------------------------------

@@ -103,3 +103,18 @@ def test_swarm_options_are_validated(write_config):
     path = write_config("data: {source: iris}\nworkers: 1\nspace:\n  optimizer: [adam, adagrad5]\n")
     res = run_cli("evolve", str(path), "-q")
     assert res.exit_code == 2 and "gene 'optimizer': unknown value 'adagrad5'" in res.stderr
+
+
+def test_a_quoted_number_gene_value_says_it_must_be_a_number(write_config, tmp_path):
+    """Issue 24 item 12: batch_size: [16, "32"] says the value must be an integer, not that it is outside
+    1..1048576."""
+    for genes, expected in [('batch_size: [16, "32"]', "gene 'batch_size': '32' must be an integer (write it "
+                                                       "without quotes)"),
+                            ("neurons0: [8, sixteen]", "gene 'neurons0': 'sixteen' must be an integer, not str"),
+                            ('learning_rate: [0.01, "1e-3"]', "gene 'learning_rate': '1e-3' must be a number (write "
+                                                              "it without quotes)"),
+                            ("batch_size: [16, 0]", "gene 'batch_size': 0 is outside 1..1048576")]:
+        path = write_config(f"data: {{source: iris}}\nworkers: 1\nspace:\n  {genes}\n")
+        res = run_cli("evolve", str(path), "--run-dir", str(tmp_path / "run"), "-q")
+        assert res.exit_code == 2 and f"{path}:4: {expected}" in res.stderr, res.stderr
+        assert not (tmp_path / "run").exists()

@@ -68,6 +68,57 @@ def test_unknown_gene_for_keras(write_config, tmp_path):
     assert res.exit_code == 2 and f"{cfg}:4: gene 'wingspan' is not used by the Keras model" in res.stderr
 
 
+def test_a_target_with_one_class_stops_before_anything_is_written(write_config, tmp_path):
+    """Issue 24 item 12: a classification target holding one class is an error naming the file and column
+    (exit 2, no run folder), not a search of networks that cannot be wrong."""
+    (tmp_path / "d.csv").write_text("a,b,label\n" + "".join(f"{i},{i % 5},yes\n" for i in range(30)))
+    msg = run_bad(write_config, tmp_path, "{source: csv, path: d.csv}")
+    assert msg.endswith(f"{tmp_path / 'd.csv'}: target column 'label' has one class ('yes') in all 30 rows; "
+                        "a classifier needs at least 2 (is it the right column?)")
+
+
+def test_a_header_of_numbers_is_warned_about_and_header_false_reads_it_as_data(write_config, tmp_path, capsys):
+    """Issue 24 item 12: a first line of numbers is read as column names with a warning that says so and
+    names 'header: false'; with 'header: false' it is a row, columns are named by index and the target
+    is the last column or the one 'target' gives by index."""
+    rows = "".join(f"{i % 7},{i % 3},{'ab'[i % 2]}\n" for i in range(40))
+    path = tmp_path / "d.csv"
+    path.write_text("5,1,b\n" + rows)
+    with_header = load_dataset({"source": "csv", "path": str(path)})
+    err = capsys.readouterr().err
+    assert f"warning: {path}:1: the header line is all numbers (5, 1, b)" not in err  # 'b' is not a number
+    path.write_text("5,1,0\n" + rows.replace("a\n", "0\n").replace("b\n", "1\n"))
+    with_header = load_dataset({"source": "csv", "path": str(path)})
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: {path}:1: the header line is all numbers (5, 1, 0): it looks like a row of data")
+    assert "set 'header: false' in 'data:'" in err and len(err.strip().splitlines()) == 1
+    headless = load_dataset({"source": "csv", "path": str(path), "header": False})
+    assert not capsys.readouterr().err
+    n = sum(len(getattr(headless, f"x_{s}")) for s in ("train", "es", "val", "test"))
+    assert n == 41 == 1 + sum(len(getattr(with_header, f"x_{s}")) for s in ("train", "es", "val", "test"))
+    assert headless.task == "binary"
+    by_index = load_dataset({"source": "csv", "path": str(path), "header": False, "target": 1})
+    assert by_index.task == "multiclass" and by_index.classes == [0.0, 1.0, 2.0]
+    msg = run_bad(write_config, tmp_path, "{source: csv, path: d.csv, header: false, target: 3}")
+    assert msg.endswith("d.csv:1: no column 3 (columns are 0..2)")
+
+
+def test_header_must_be_true_or_false_and_only_for_csv(write_config, tmp_path):
+    """Issue 24 item 12: 'header' is checked with the config, before any data is read."""
+    assert "'header' must be true or false, got 'no'" in run_bad(write_config, tmp_path,
+                                                                 "{source: csv, path: d.csv, header: 'no'}")
+    assert "'header' applies to source 'csv' only" in run_bad(write_config, tmp_path, "{source: iris, header: false}")
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path):
+    """Issue 24 item 12: a CSV saved with a UTF-8 byte-order mark (Excel's "CSV UTF-8") names its first
+    column correctly."""
+    path = tmp_path / "d.csv"
+    path.write_bytes("label,a,b\n".encode("utf-8-sig") + "".join(f"{'xy'[i % 2]},{i},{i % 3}\n" for i in range(30)).encode())
+    data = load_dataset({"source": "csv", "path": str(path), "target": "label"})
+    assert data.classes == ["x", "y"] and data.x_train.shape[1] == 2
+
+
 def test_split_is_disjoint_stratified_and_standardised_on_train():
     ds = load_dataset({"source": "python", "function": "numpy_data:make"}, base_dir=_module_dir(), seed=3)
     ids = [np.round(a[:, 0] * 1e6).astype(int) for a in (ds.x_train, ds.x_es, ds.x_val, ds.x_test)]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
 import subprocess
 import sys
 from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -231,7 +234,7 @@ def test_a_promotion_is_given_its_lower_rungs_checkpoint_and_checkpoints_go_with
     drop = RunStore.drop_checkpoints
 
     def counting_drop(self, keep=()):
-        left.append(len(list((self.path / "checkpoints").glob("*.pkl"))))
+        left.append(len(list((self.path / "checkpoints").glob("*.npz"))))
         drop(self, keep)
 
     monkeypatch.setattr(RunStore, "drop_checkpoints", counting_drop)
@@ -308,3 +311,155 @@ def test_keras_halving_and_pruning_on_digits(write_config, tmp_path):
     pruned = [t for t in run.trials if t["status"] == Status.PRUNED]
     assert pruned and all(t["generation"] == 1 and t["fitness"] is None for t in pruned)
     assert run.best["status"] == "ok" and run.best["fitness"] is not None
+
+
+class Planted:
+    """What a malicious checkpoint holds: unpickling it creates a file (any code could run instead)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def a_checkpoint(epochs: int = 2) -> dict[str, Any]:
+    w = [np.arange(6, dtype=np.float32).reshape(2, 3), np.zeros(3, np.float32)]
+    return {"format": 2, "variables": w, "optimizer": [np.int64(4), np.ones((2, 3), np.float32)],
+            "extra": [np.array([1, 2], np.int64)], "train_seconds": 1.25, "curve": [0.5] * epochs,
+            "limits": {"best": 0.75, "best_weights": [a + 1 for a in w], "wait": 1, "epochs": epochs,
+                       "history": {"loss": [1.0, float("nan")][:epochs], "es_loss": [0.75, 0.8][:epochs]}}}
+
+
+def test_a_checkpoint_is_plain_arrays_and_anything_else_is_refused_unread(tmp_path):
+    """Issue 24 item 8: a checkpoint is an .npz of arrays plus JSON numbers; a pickle (alone or inside an
+    .npz entry), garbage, a cut-short file, another format or impossible numbers decode to None (the trial
+    then trains from scratch), and nothing in them runs."""
+    from natsel.objectives.keras import checkpoint
+
+    ckpt = a_checkpoint()
+    data = checkpoint.encode(ckpt)
+    back = checkpoint.decode(data)
+    assert back is not None and back["limits"]["history"]["es_loss"] == [0.75, 0.8]
+    assert np.isnan(back["limits"]["history"]["loss"][1]) and back["curve"] == [0.5, 0.5]
+    for group in ("variables", "optimizer", "extra"):
+        assert all(a.dtype == np.asarray(b).dtype and np.array_equal(a, b) for a, b in zip(back[group], ckpt[group], strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(back["limits"]["best_weights"], ckpt["limits"]["best_weights"], strict=True))
+    assert checkpoint.decode(checkpoint.encode({**ckpt, "limits": {**ckpt["limits"], "best": float("inf"),
+                                                                    "best_weights": None}})) is not None
+
+    marker = tmp_path / "planted"
+    evil = pickle.dumps({**ckpt, "format": 1, "payload": Planted(marker)})
+    inside = io.BytesIO()
+    np.savez(inside, meta=np.array("{}"), variables_0=np.array([Planted(marker)], dtype=object))
+
+    def with_meta(**change: Any) -> bytes:
+        with np.load(io.BytesIO(data)) as z:
+            arrays = {k: z[k] for k in z.files}
+        import json
+
+        meta = {**json.loads(str(arrays.pop("meta"))), **change}
+        buf = io.BytesIO()
+        np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)
+        return buf.getvalue()
+
+    bad = [evil, inside.getvalue(), b"", b"garbage", data[: len(data) // 2], with_meta(format=1),
+           with_meta(epochs=-1), with_meta(epochs=3), with_meta(wait=5), with_meta(train_seconds=float("nan")),
+           with_meta(best=float("nan")), with_meta(best=float("inf")), with_meta(counts={"variables": 2}),
+           with_meta(history={"loss": [1, 2]}), with_meta(curve=[0.5]), with_meta(epochs="2")]
+    assert [checkpoint.decode(b) for b in bad] == [None] * len(bad)
+    assert not marker.exists()
+    pickle.loads(evil)  # what reading it with pickle would have done
+    assert marker.exists()
+
+
+def test_dropping_checkpoints_removes_old_pickles_and_what_a_kill_left_half_written(tmp_path):
+    """Issue 24 item 8: checkpoints are checkpoints/<id>.npz; a .tmp a kill left behind and the .pkl files
+    of older versions go when natsel clears the checkpoints of finished generations."""
+    store = RunStore.create(tmp_path / "run", "", {})
+    folder = tmp_path / "run" / "checkpoints"
+    folder.mkdir()
+    for name in ("1.npz", "2.npz", "3.pkl", ".4.npz.123.tmp", ".5.pkl.99.tmp"):
+        (folder / name).write_bytes(b"x")
+    assert store.checkpoint_path(2) == folder / "2.npz" and store.checkpoint(2) == b"x"
+    store.drop_checkpoints(keep=[2])
+    assert sorted(p.name for p in folder.iterdir()) == ["2.npz"]
+    store.close()
+
+
+KILLER = '''
+import os
+import signal
+
+
+def build(genome, input_shape, n_outputs, task):
+    """A small dense network; the NATSEL_TEST_KILL_AT-th network built kills natsel (kill -9) first."""
+    import keras
+
+    log = os.environ.get("NATSEL_TEST_BUILD_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write("built\\n")
+        with open(log) as f:
+            if len(f.readlines()) == int(os.environ["NATSEL_TEST_KILL_AT"]):
+                os.kill(os.getppid(), signal.SIGKILL)
+                os._exit(1)
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Dense(int(genome["width"]), activation="relu")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(n_outputs, activation="softmax")(x))
+'''
+
+KILLED_HALVING = """
+data: {source: iris}
+model: killer:build
+training: {max_epochs: 4, patience: 0, max_training_time: 60}
+fidelity: {minimum: 1, eta: 2}
+evolution: {population: 4, generations: 1}
+workers: 1
+space:
+  width: [4, 8, 16, 32]
+  learning_rate: {low: 1e-3, high: 3e-2, log: true}
+"""
+
+
+@pytest.mark.keras
+def test_resume_never_unpickles_a_checkpoint_planted_in_the_run_folder(write_config, tmp_path):
+    """Issue 24 item 8: a run killed after its first rung resumes from checkpoints/*.npz in the run folder.
+    One promotion's checkpoint replaced by a pickle that would create a file, another's by a cut-short
+    file: neither is run or used, both promotions train from scratch, and the run gives exactly what an
+    uninterrupted run gives; the .tmp a kill can leave is cleaned up."""
+    (tmp_path / "killer.py").write_text(KILLER)
+    cfg = write_config(KILLED_HALVING)
+
+    def natsel_cli(folder: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "natsel", "evolve", str(cfg), "--run-dir", str(tmp_path / folder),
+                               "-q"], capture_output=True, text=True, timeout=600, env={**os.environ, **env})
+
+    # the 5th network built is the first promotion's: the 4 trials of the first rung left their checkpoints
+    first = natsel_cli("run", NATSEL_TEST_BUILD_LOG=str(tmp_path / "built.log"), NATSEL_TEST_KILL_AT="5")
+    assert first.returncode == -9, first.stderr
+    partial = natsel.load_run(tmp_path / "run").trials
+    by_key = {t["key"]: t for t in partial if t["budget"] == "epochs=1"}
+    sources = [by_key[t["key"]]["id"] for t in partial if t["budget"] == "epochs=2"]
+    assert len(sources) == 2 and all(by_key[t["key"]]["status"] == "ok" for t in partial if t["budget"] == "epochs=2")
+    folder = tmp_path / "run" / "checkpoints"
+    files = {int(p.stem): p for p in folder.iterdir()}
+    assert sorted(files) == sorted(t["id"] for t in by_key.values())
+    marker = tmp_path / "planted"
+    files[sources[0]].write_bytes(pickle.dumps({"format": 1, "payload": Planted(marker)}))
+    real = files[sources[1]].read_bytes()
+    files[sources[1]].write_bytes(real[: len(real) // 2])
+    (folder / f".{files[sources[1]].name}.4242.tmp").write_bytes(real[:100])  # what a kill mid-write leaves
+
+    resumed = natsel_cli("run")
+    assert resumed.returncode == 0, resumed.stderr
+    assert not marker.exists()
+    assert {p.suffix for p in files.values()} == {".npz"}
+    assert not list(folder.glob("*")) and not list(folder.glob(".*"))
+    run = natsel.load_run(tmp_path / "run")
+    promoted = [t for t in run.trials if t["budget"] == "epochs=2"]
+    assert [t["status"] for t in promoted] == ["ok", "ok"] and not any("continued_from" in t["extra"] for t in promoted)
+    full = [t for t in run.trials if t["budget"] == "full"]
+    assert len(full) == 1 and full[0]["extra"]["continued_from"] in {t["id"] for t in promoted}  # a sound one is used
+    assert natsel_cli("straight").returncode == 0
+    assert table(run) == table(natsel.load_run(tmp_path / "straight"))

@@ -147,6 +147,43 @@ def test_train_best_progress_sees_the_early_stopping_loss(keras_mod, tmp_path):
     assert len(seen) == out["epochs"] == 3
 
 
+#: sgd at learning rate 10 on iris: the loss is NaN within the first epochs, whatever the seed
+DIVERGING = {"neurons0": 256, "neurons1": 256, "optimizer": "sgd", "learning_rate": 10.0, "batch_size": 4}
+DIVERGED = r"^the network diverged: training loss is (NaN|infinite) from epoch (\d+) \(lower the learning rate\)$"
+
+
+def first_not_finite(losses):
+    return next(i for i, v in enumerate(losses, 1) if v is None or not np.isfinite(v))
+
+
+@pytest.mark.parametrize("genome,curve,later", [(DIVERGING, False, False), (DIVERGING, True, False),
+                                                 ({**DIVERGING, "neurons0": 32, "neurons1": 0, "batch_size": 8}, True, True)])
+def test_a_diverging_network_is_said_to_have_diverged_and_from_which_epoch(keras_mod, genome, curve, later):
+    """Issue 24 item 11: a network whose loss goes NaN fails its trial saying it diverged and from which
+    epoch (not scikit-learn's "Input contains NaN"), with or without the per-epoch curve pruning scores
+    (which meets the NaN outputs at the epoch they appear)."""
+    import re
+
+    iris = load_dataset({"source": "iris"}, seed=0).search_payload()
+    spec = {"training": {"max_epochs": 6, "patience": 0, "max_training_time": 60, "steps_per_execution": 0},
+            "metric": "accuracy", "threads": 2, "curve": curve}
+    res = keras_mod.keras_objective(spec, iris)(Task(0, genome, "k", 0))
+    assert res.status == "failed" and res.fitness is None
+    m = re.match(DIVERGED, res.error)
+    assert m, res.error
+    assert int(m.group(2)) == first_not_finite(res.extra["history"]["loss"])
+    assert (int(m.group(2)) > 1) == later  # a smaller network goes NaN a few epochs in (epoch 4 here)
+
+
+def test_train_best_says_a_diverging_network_diverged(keras_mod, tmp_path):
+    """Issue 24 item 11: train-best's training fails with the same words, not scikit-learn's."""
+    data = load_dataset({"source": "iris"}, seed=0).final_payload()
+    init = {"genome": DIVERGING, "payload": data, "seed": 0, "threads": 1, "model_path": str(tmp_path / "m.keras"),
+            "training": {"max_epochs": 3, "patience": 0, "max_training_time": 60}}
+    with pytest.raises(keras_mod.Diverged, match=DIVERGED):
+        keras_mod.train_fully(init, lambda n, logs: None)
+
+
 @pytest.mark.parametrize("source,metric,lo,hi", [("breast_cancer", "auc", 0.9, 1.0), ("diabetes", "mae", 30, 90)])
 def test_binary_and_regression_tasks(keras_mod, source, metric, lo, hi):
     data = load_dataset({"source": source}, seed=0).search_payload()

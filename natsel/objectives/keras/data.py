@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import gzip
 import math
+import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -113,22 +114,39 @@ def _path(spec: dict[str, Any], base_dir: Path, what: str) -> Path:
     return p
 
 
-def _read_csv(p: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
-    with p.open(newline="", encoding="utf-8") as f:
+def _read_csv(p: Path, target: str | int | None, header: bool = True) -> tuple[np.ndarray, np.ndarray, str]:
+    """(features, targets, the target column's name) of a CSV file. ``header``: the first line names the
+    columns (else they are named by index: 0, 1, ...); ``target``: a column name or index (0-based),
+    by default the last column. A UTF-8 byte-order mark is not part of the first column's name."""
+    with p.open(newline="", encoding="utf-8-sig") as f:
         rows = list(csv.reader(f))
-    if len(rows) < 2:
-        raise DataError(f"{p}: needs a header line and at least one row")
-    header = [h.strip() for h in rows[0]]
-    target = target if target is not None else header[-1]
-    if target not in header:
-        raise DataError(f"{p}:1: no target column '{target}' (columns: {', '.join(header)})")
-    ti = header.index(target)
-    x = np.empty((len(rows) - 1, len(header) - 1), dtype=np.float64)
+    first = 2 if header else 1  # the line number of the first data row
+    if len(rows) < first:
+        raise DataError(f"{p}: needs a header line and at least one row" if header else f"{p}: has no rows")
+    if header:
+        names = [h.strip() for h in rows[0]]
+        if names and all(_is_number(h) for h in names):
+            print(f"warning: {p}:1: the header line is all numbers ({', '.join(names[:4])}"
+                  f"{', ...' if len(names) > 4 else ''}): it looks like a row of data, and it is read as column "
+                  "names; if the file has no header line, set 'header: false' in 'data:'", file=sys.stderr)
+        rows = rows[1:]
+    else:
+        names = [str(i) for i in range(len(rows[0]))]
+    if isinstance(target, int) and not isinstance(target, bool):
+        if not 0 <= target < len(names):
+            raise DataError(f"{p}:1: no column {target} (columns are 0..{len(names) - 1})")
+        target = names[target]
+    target = target if target is not None else names[-1]
+    if target not in names:
+        raise DataError(f"{p}:1: no target column '{target}' (columns: {', '.join(names)})")
+    ti = names.index(target)
+    x = np.empty((len(rows), len(names) - 1), dtype=np.float64)
     y: list[str] = []
-    for r, row in enumerate(rows[1:]):
-        line = r + 2
-        if len(row) != len(header):
-            raise DataError(f"{p}:{line}: {len(row)} fields, the header has {len(header)}")
+    for r, row in enumerate(rows):
+        line = r + first
+        if len(row) != len(names):
+            raise DataError(f"{p}:{line}: {len(row)} fields, " + (f"the header has {len(names)}" if header else
+                                                                 f"the first line has {len(names)}"))
         j = 0
         for c, cell in enumerate(row):
             if c == ti:
@@ -137,19 +155,28 @@ def _read_csv(p: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
                 y.append(cell.strip())
                 continue
             if cell.strip() == "":
-                raise DataError(f"{p}:{line}: column '{header[c]}' is missing (empty cell)")
+                raise DataError(f"{p}:{line}: column '{names[c]}' is missing (empty cell)")
             try:
                 v = float(cell)
             except ValueError:
-                raise DataError(f"{p}:{line}: column '{header[c]}' is not numeric ({cell!r})") from None
+                raise DataError(f"{p}:{line}: column '{names[c]}' is not numeric ({cell!r})") from None
             if math.isnan(v):
-                raise DataError(f"{p}:{line}: column '{header[c]}' is missing (NaN)")
+                raise DataError(f"{p}:{line}: column '{names[c]}' is missing (NaN)")
             x[r, j] = v
             j += 1
+    where = f"{p}: target column '{target}'"
     try:
-        return x, np.array([float(v) for v in y])
+        return x, np.array([float(v) for v in y]), where
     except ValueError:
-        return x, np.array(y)
+        return x, np.array(y), where
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _fashion(spec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -169,8 +196,8 @@ def _fashion(spec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     return xtr, ytr.astype(int), xte, yte
 
 
-def _raw(spec: dict[str, Any], base_dir: Path, seed: int) -> tuple[np.ndarray, np.ndarray, Any]:
-    """(x, y, official test split or None)."""
+def _raw(spec: dict[str, Any], base_dir: Path, seed: int) -> tuple[np.ndarray, np.ndarray, Any, str]:
+    """(x, y, official test split or None, what the targets are called in an error message)."""
     src = spec["source"]
     if src in SKLEARN:
         import sklearn.datasets
@@ -178,7 +205,7 @@ def _raw(spec: dict[str, Any], base_dir: Path, seed: int) -> tuple[np.ndarray, n
         x, y = getattr(sklearn.datasets, SKLEARN[src])(return_X_y=True)
         if src == "digits":  # 8x8 images of 0..16 grey levels, flattened by scikit-learn
             x = x.reshape(len(x), 8, 8)
-        return x, y, None
+        return x, y, None, f"data {src}: the target"
     if src == "synthetic":
         import sklearn.datasets
 
@@ -187,14 +214,14 @@ def _raw(spec: dict[str, Any], base_dir: Path, seed: int) -> tuple[np.ndarray, n
         if spec.get("kind", "classification") == "regression":
             x, y = sklearn.datasets.make_regression(n_samples=n, n_features=d, noise=float(spec.get("noise", 0.1)),
                                                     random_state=seed)
-            return x, y, None
+            return x, y, None, f"data {src}: the target"
         k = int(spec.get("n_classes", 2))
         x, y = sklearn.datasets.make_classification(n_samples=n, n_features=d, n_informative=max(2, d // 2),
                                                     n_classes=k, random_state=seed)
-        return x, y, None
+        return x, y, None, f"data {src}: the target"
     if src == "csv":
-        x, y = _read_csv(_path(spec, base_dir, "a CSV file with a header line"), spec.get("target"))
-        return x, y, None
+        x, y, where = _read_csv(_path(spec, base_dir, "a CSV file"), spec.get("target"), spec.get("header", True))
+        return x, y, None, where
     if src == "npz":
         p = _path(spec, base_dir, "an .npz file")
         try:
@@ -203,7 +230,7 @@ def _raw(spec: dict[str, Any], base_dir: Path, seed: int) -> tuple[np.ndarray, n
                 missing = [k for k in (xk, yk) if k not in z.files]
                 if missing:
                     raise DataError(f"{p}: no array '{missing[0]}' (arrays: {', '.join(z.files)})")
-                return z[xk], z[yk], None
+                return z[xk], z[yk], None, f"{p}: array '{yk}'"
         except (OSError, ValueError) as exc:
             raise DataError(f"{p}: not a readable .npz file ({exc})") from None
     if src == "python":
@@ -218,10 +245,10 @@ def _raw(spec: dict[str, Any], base_dir: Path, seed: int) -> tuple[np.ndarray, n
             raise DataError(f"data function {ref}: {exc}") from None
         if not (isinstance(out, tuple) and len(out) == 2):
             raise DataError(f"data function {ref} must return a tuple (x, y)")
-        return np.asarray(out[0]), np.asarray(out[1]), None
+        return np.asarray(out[0]), np.asarray(out[1]), None, f"data function {ref}: its targets"
     if src == "fashion_mnist":
         xtr, ytr, xte, yte = _fashion(spec)
-        return xtr, ytr, (xte, yte)
+        return xtr, ytr, (xte, yte), f"data {src}: the target"
     raise DataError(f"unknown data source '{src}'")
 
 
@@ -305,7 +332,7 @@ def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".", seed: int = 0
     beyond the limit join the training rows."""
     base = Path(base_dir)
     name = str(spec.get("source"))
-    x, y, official_test = _raw(spec, base, seed)
+    x, y, official_test, target = _raw(spec, base, seed)
     x, y = np.asarray(x), np.asarray(y)
     extra: tuple[np.ndarray, np.ndarray] | None = None
     limit = spec.get("limit")
@@ -321,6 +348,9 @@ def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".", seed: int = 0
         x, y = x[: int(limit)], y[: int(limit)]
     x = _check(x, y, name)
     task = _task(y, task, name)
+    if task != "regression" and len(np.unique(y)) < 2:
+        raise DataError(f"{target} has one class ({np.unique(y).tolist()[0]!r}) in all {len(y)} rows"
+                        f"{' used' if limit else ''}; a classifier needs at least 2 (is it the right column?)")
     rng = np.random.default_rng([seed, 7])
     val_f, test_f, es_f = (float(spec.get(k, d)) for k, d in (("validation", 0.2), ("test", 0.2),
                                                               ("early_stopping", 0.1)))

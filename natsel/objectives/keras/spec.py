@@ -48,7 +48,7 @@ CONV_DEFAULTS: dict[str, Any] = {"filters": 32, "kernel": 3, "conv_activation": 
                                  "pooling": "max", "conv_dropout": 0.0, "head": "flatten"}
 DATA_SOURCES = {"iris", "wine", "breast_cancer", "digits", "diabetes", "synthetic", "csv", "npz", "python",
                 "fashion_mnist"}
-DATA_KEYS = {"source", "path", "target", "function", "validation", "test", "early_stopping", "kind",
+DATA_KEYS = {"source", "path", "target", "header", "function", "validation", "test", "early_stopping", "kind",
              "n_samples", "n_features", "n_classes", "noise", "limit", "x", "y"}
 
 #: Defaults for genes a search space leaves out.
@@ -82,11 +82,23 @@ def _bad_value(name: str, kind: str, val: Any) -> str | None:
         return None if val in named and not isinstance(val, bool) else (
             f"unknown value {val!r} (known: {', '.join(sorted(map(str, named)))})")
     lo, hi = NUMERIC.get(name) or CONV_NUMERIC.get(kind) or ((0.0, 0.99) if kind == "dropout" else (0, 1 << 20))
-    if isinstance(val, bool) or not isinstance(val, (int, float)) or not lo <= val <= hi:
+    if isinstance(val, bool) or not isinstance(val, (int, float)):
+        what = "an integer" if kind in INTEGER or kind == "neurons" else "a number"
+        quoted = isinstance(val, str) and _is_number(val)
+        return f"{val!r} must be {what}" + (" (write it without quotes)" if quoted else f", not {type(val).__name__}")
+    if not lo <= val <= hi:
         return f"{val!r} is outside {lo}..{hi}"
     if kind in INTEGER and not float(val).is_integer():
         return f"{val!r} is not a whole number"
     return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def gene_where(cfg: Config, name: str) -> str:
@@ -115,6 +127,15 @@ def validate_keras_config(cfg: Config, v: _V) -> None:
     if "source" not in data:
         raise v.err(("data",), f"'data' needs 'source' (one of {', '.join(sorted(DATA_SOURCES))})")
     v.string(data["source"], ("data", "source"), DATA_SOURCES)
+    if "header" in data:  # csv: whether the first line names the columns (false: columns are 0, 1, ...)
+        if not isinstance(data["header"], bool):
+            raise v.err(("data", "header"), f"'header' must be true or false, got {data['header']!r}")
+        if data["source"] != "csv":
+            raise v.err(("data", "header"), f"'header' applies to source 'csv' only, not '{data['source']}'")
+    if "target" in data:  # csv: a column name, or a column index (0 is the first column)
+        t = data["target"]
+        if isinstance(t, bool) or not (isinstance(t, str) and t or isinstance(t, int) and t >= 0):
+            raise v.err(("data", "target"), f"'target' must be a column name or a column index (0, 1, ...), got {t!r}")
     for frac in ("validation", "test", "early_stopping"):
         if frac in data:
             v.number(data[frac], ("data", frac), low=0, high=0.9, low_open=frac != "test")

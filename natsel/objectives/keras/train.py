@@ -9,7 +9,6 @@ are the same for both.
 from __future__ import annotations
 
 import os
-import pickle
 import re
 import time
 from typing import Any
@@ -20,6 +19,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import numpy as np  # noqa: E402
 
 from natsel._trial import Objective, Result, Task, error_line  # noqa: E402
+from natsel.objectives.keras import checkpoint as checkpoints  # noqa: E402
+from natsel.objectives.keras.checkpoint import CHECKPOINT_FORMAT  # noqa: E402
 from natsel.objectives.keras.metrics import classification_scores, regression_scores  # noqa: E402
 from natsel.objectives.keras.spec import CONV_DEFAULTS, DEFAULT_GENOME, conv_block_count  # noqa: E402
 
@@ -291,22 +292,29 @@ def epoch_data(keras: Any, x: np.ndarray, y: np.ndarray, batch: int, seed: int) 
     return dataset.prefetch(1), Epoch()
 
 
-#: the checkpoint format a promoted trial continues from (a pickled dict; see :func:`train`)
-CHECKPOINT_FORMAT = 1
-
-
 def _restore(model: Any, ckpt: dict[str, Any]) -> bool:
     """Load a checkpoint's variables into ``model`` (built the same way, optimizer built); False, and
-    nothing changed, when they do not fit (then the trial trains from scratch, to the same result)."""
+    nothing changed, when they do not fit (then the trial trains from scratch, to the same result):
+    every array must have its variable's shape and dtype, the best weights those of ``model.weights``."""
     pairs = [(model.variables, ckpt.get("variables")), (model.optimizer.variables, ckpt.get("optimizer")),
              (getattr(model, "extra_variables", []), ckpt.get("extra", []))]
+    best = (model.weights, ckpt["limits"]["best_weights"]) if ckpt.get("limits", {}).get("best_weights") else None
     if ckpt.get("format") != CHECKPOINT_FORMAT or any(
-            b is None or len(a) != len(b) or any(tuple(v.shape) != np.shape(w) for v, w in zip(a, b, strict=True)) for a, b in pairs):
+            b is None or len(a) != len(b) or not all(map(_fits, a, b)) for a, b in pairs + ([best] if best else [])):
         return False
     for variables, values in pairs:
         for v, w in zip(variables, values, strict=True):
             v.assign(w)
     return True
+
+
+def _fits(variable: Any, value: Any) -> bool:
+    """Whether an array can be loaded into ``variable`` as it is (same shape, same dtype)."""
+    return tuple(variable.shape) == np.shape(value) and np.dtype(_dtype_name(variable.dtype)) == np.asarray(value).dtype
+
+
+def _dtype_name(dtype: Any) -> str:
+    return getattr(dtype, "name", None) or str(dtype)
 
 
 def build_optimizer(model: Any) -> None:
@@ -332,8 +340,27 @@ def predict(model: Any, x: np.ndarray) -> np.ndarray:
     return np.concatenate([np.asarray(model(x[i : i + 4096], training=False)) for i in range(0, len(x), 4096)])
 
 
+class Diverged(ArithmeticError):
+    """The network's outputs are not finite: its training diverged (a NaN or infinite loss)."""
+
+
+def diverged_message(history: dict[str, list[float]], axis: str = "epoch") -> str:
+    """What to tell the user about a network whose outputs are not finite: from which epoch (or swarm
+    iteration) its training loss, else its early-stopping loss, stopped being a finite number."""
+    for key, what in (("loss", "training loss"), ("es_loss", "the loss on the early-stopping split")):
+        for i, value in enumerate(history.get(key) or [], 1):
+            if not np.isfinite(value):
+                word = "NaN" if np.isnan(value) else "infinite"
+                return f"the network diverged: {what} is {word} from {axis} {i} (lower the learning rate)"
+    return "the network diverged: its outputs are not finite (lower the learning rate)"
+
+
 def score(model: Any, x: np.ndarray, y: np.ndarray, task: str, n_classes: int) -> dict[str, float]:
+    """The metrics of ``model`` on ``(x, y)``; :class:`Diverged` when its outputs are not finite (the
+    metrics would fail on them with scikit-learn's "Input contains NaN")."""
     pred = predict(model, x)
+    if not np.all(np.isfinite(pred)):
+        raise Diverged("the network's outputs are not finite (training diverged)")
     if task == "regression":
         return regression_scores(y, pred)
     return classification_scores(y, pred, n_classes)
@@ -453,9 +480,15 @@ def _pruner(keras: Any, data: dict[str, Any], metric: str, maximize: bool, thres
             super().__init__()
             self.curve: list[float] = []
             self.pruned_at: int | None = None
+            self.diverged = False  # the outputs stopped being finite: the trial fails (NaN weights stay NaN)
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            value = score(self.model, data["x_val"], data["y_val"], data["task"], data["n_classes"])[metric]
+            try:
+                value = score(self.model, data["x_val"], data["y_val"], data["task"], data["n_classes"])[metric]
+            except Diverged:
+                self.diverged = True
+                self.model.stop_training = True
+                return
             self.curve.append(float(value))
             limit = thresholds[epoch] if thresholds is not None and epoch < len(thresholds) else None
             oriented = value if maximize else -value
@@ -483,13 +516,20 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
         start, wall = time.perf_counter(), time.time()
         try:
             budgeted, max_epochs = with_budget(data, task)
-            resume = pickle.loads(task.resume) if task.resume else None  # a lower rung's state (epochs only)
+            # a lower rung's state (epochs only); None when it is not a well-formed checkpoint: train from scratch
+            resume = checkpoints.decode(task.resume)
             pruner = _pruner(_import_keras(), data, metric, maximize, task.prune) if record_curve else None
             if pruner is not None and resume is not None:
                 pruner.curve = list(resume.get("curve") or [])
             model, info = train(task.genome, budgeted, training, task.seed, max_epochs=max_epochs, on_epoch=pruner,
                                 swarm=spec.get("swarm"), builder=builder, resume=resume, checkpoint=task.checkpoint)
+            if pruner is not None and pruner.diverged:
+                raise Diverged
             scores = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])
+        except Diverged:  # say so, and from which epoch, rather than what the metrics make of NaN
+            return Result(task.trial_id, "failed", None, {"epochs": info["epochs"]}, time.perf_counter() - start,
+                          diverged_message(info["history"], info.get("cost_axis", "epoch")), wall,
+                          {"history": info["history"], "data": data.get("fingerprint")})
         except Exception as exc:  # noqa: BLE001 - a network that cannot be built or trained fails its trial
             return Result(task.trial_id, "failed", None, {}, time.perf_counter() - start, error_line(exc), wall)
         finally:
@@ -500,9 +540,9 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
                           {"curve": pruner.curve, "history": info["history"], "data": data.get("fingerprint")})
         fitness = scores.get(metric, float("nan"))
         status = "timeout" if info["timed_out"] else "ok"
-        if not np.isfinite(fitness):
+        if not np.isfinite(fitness):  # finite outputs: a metric undefined on these data (auc with one class)
             return Result(task.trial_id, "failed", None, scores, time.perf_counter() - start,
-                          f"validation {metric} is not finite (training diverged)", wall,
+                          f"validation {metric} is not finite (undefined on the validation rows)", wall,
                           {"epochs": info["epochs"], "history": info["history"]})
         metrics = {**scores, "epochs": info["epochs"], "train_seconds": info["train_seconds"], "rss_mb": rss_mb()}
         if info.get("early_stopped"):  # patience stopped it: any higher epoch limit trains exactly the same
@@ -520,7 +560,7 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
         if ckpt is not None and pruner is not None:
             ckpt["curve"] = list(pruner.curve)
         return Result(task.trial_id, status, float(fitness), metrics, time.perf_counter() - start, None, wall, extra,
-                      pickle.dumps(ckpt, protocol=pickle.HIGHEST_PROTOCOL) if ckpt is not None else None)
+                      checkpoints.encode(ckpt) if ckpt is not None else None)
 
     return run
 
@@ -539,8 +579,11 @@ def train_fully(init: dict[str, Any], on_epoch: Any) -> dict[str, Any]:
     builder = load_builder(data["builder"]) if data.get("builder") else None
     model, info = train(init["genome"], data, init["training"], init["seed"], on_epoch=Progress(),
                         swarm=init.get("swarm"), builder=builder)
-    val = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])
-    test = score(model, data["x_test"], data["y_test"], data["task"], data["n_classes"])
+    try:
+        val = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])
+        test = score(model, data["x_test"], data["y_test"], data["task"], data["n_classes"])
+    except Diverged:
+        raise Diverged(diverged_message(info["history"], info.get("cost_axis", "epoch"))) from None
     from natsel.objectives.keras.swarm import AdaSwarmModel
 
     if not isinstance(model, AdaSwarmModel):  # natsel's functional model, or a builder's
