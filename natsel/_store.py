@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from natsel._errors import RunDirError
+from natsel._errors import NatselError, RunDirError
 from natsel._trial import FULL_BUDGET, Status, TrialRow
 
 #: evaluated by this run's objective (the statuses a cache hit can copy)
@@ -339,13 +339,21 @@ class SharedCache:
     """A genome cache shared across runs (``cache: PATH``), scoped by the objective's fingerprint."""
 
     def __init__(self, path: Path, scope: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(path, timeout=30)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.executescript(CACHE_SCHEMA)
-        if "error" not in {r[1] for r in self.conn.execute("PRAGMA table_info(cache)")}:
-            with self.conn:  # a cache file written before errors were kept
-                self.conn.execute("ALTER TABLE cache ADD COLUMN error TEXT")
+        conn: sqlite3.Connection | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(CACHE_SCHEMA)
+            if "error" not in {r[1] for r in conn.execute("PRAGMA table_info(cache)")}:
+                with conn:  # a cache file written before errors were kept
+                    conn.execute("ALTER TABLE cache ADD COLUMN error TEXT")
+        except (OSError, sqlite3.Error) as exc:  # a folder, not SQLite, unwritable: one line, naming the file
+            if conn is not None:
+                conn.close()
+            what = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise NatselError(f"the shared cache (cache:) cannot be opened: {what}", str(path)) from None
+        self.conn = conn
         self.conn.row_factory = sqlite3.Row
         self.scope = scope
 
