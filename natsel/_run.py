@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from natsel._store import RunStore
+from natsel._store import RunStore, lock_held
 from natsel._trial import FULL_BUDGET, Direction, Status, TrialRow, budget_rank, is_number
 
 _ok = is_number  # kept for the plotting code's brevity
@@ -142,6 +142,8 @@ class Run:
             self.history: list[dict[str, Any]] = store.read_json("history.json", []) or []
         finally:
             store.close()
+        #: run.json says running, but no process holds the run's lock: the writer died (kill -9, power loss)
+        self.stale = self.meta.get("status") == "running" and lock_held(self.path) is False
         self.maximize: bool = bool(self.meta.get("maximize", True))
         self.direction = Direction(self.maximize)
         self.best: dict[str, Any] | None = pick_best(self.trials, self.maximize)
@@ -154,7 +156,21 @@ class Run:
 
     @property
     def status(self) -> str:
-        return str(self.meta.get("status", "unknown"))
+        """finished, exhausted, failed, running, or interrupted (also a run whose process was killed
+        without a word: run.json still says running, but no process holds the run's lock)."""
+        return "interrupted" if self.stale else str(self.meta.get("status", "unknown"))
+
+    @property
+    def resume_command(self) -> str:
+        """The command that continues this run: the config it was made from, and this folder."""
+        import shlex
+
+        name, base = self.meta.get("config_name"), self.meta.get("base_dir")
+        config = Path("CONFIG")  # a config given as a dict: no file to name
+        if name and base and not str(name).startswith("<"):
+            given, beside = Path(name), Path(base) / Path(name).name  # the name as typed; its file's folder
+            config = given if given.is_absolute() and given.is_file() else beside
+        return f"natsel evolve {shlex.quote(str(config))} --run-dir {shlex.quote(str(self.path))} --resume"
 
     @property
     def fittest(self) -> dict[str, Any] | None:

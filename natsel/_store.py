@@ -130,6 +130,31 @@ def is_empty_dir(path: Path) -> bool:
     return path.is_dir() and all(p.name == LOCK_NAME for p in path.iterdir())
 
 
+def lock_held(path: Path) -> bool | None:
+    """Whether a process holds the run lock of the run folder ``path`` now (None: this system cannot tell).
+
+    A non-blocking attempt to take the lock: the kernel drops a dead holder's lock (even after kill -9),
+    so this is right where a pid check is not (a reused pid, another host). A lock taken here is let go at once.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not Linux/macOS
+        return None
+    try:
+        fd = os.open(path / LOCK_NAME, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: two readers asking at once do not see each other
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing releases it
+    return False
+
+
 class RunLock:
     """One writer per run folder: an exclusive ``flock`` on ``<run>/.lock``, held while a run is written.
 
@@ -152,9 +177,14 @@ class RunLock:
         except ImportError:  # pragma: no cover - not Linux/macOS: no lock
             self.fd = fd
             return self
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        for attempt in range(3):  # a reader's lock_held() holds it for microseconds: try again before refusing
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if attempt < 2:
+                    time.sleep(0.05)
+        else:
             os.close(fd)
             try:
                 holder = json.loads(lock.read_text(encoding="utf-8") or "{}")
