@@ -290,6 +290,36 @@ def _path(base_dir: Path, text: str) -> Path:
     return (base_dir / Path(text).expanduser()).resolve()
 
 
+#: the first 16 bytes of every SQLite database file
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def cache_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a shared cache file (None: it can): a folder, an existing file that is not
+    SQLite, or a parent folder that cannot be created or written."""
+    if path.is_dir():
+        return "a folder, not a cache file (name a file, e.g. cache.sqlite)"
+    if path.exists():
+        try:
+            with path.open("rb") as f:
+                head = f.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            return f"cannot be read ({exc.strerror or exc.__class__.__name__})"
+        if head and head != SQLITE_HEADER:
+            return "not an SQLite file (a shared cache is one; name a new file or an earlier cache)"
+        if not os.access(path, os.W_OK):
+            return "not writable"
+        return None
+    parent = path.parent
+    while not parent.exists():  # the nearest folder that exists must hold (and let natsel make) the rest
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot be created: {parent} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot be created: {parent} is not writable"
+    return None
+
+
 def tls_mismatch(scheduler: str, security: TLSSettings | None) -> tuple[str, str] | None:
     """``("scheduler" | "security", problem)`` when the scheduler's scheme and the TLS credentials disagree."""
     from natsel.executors._tls import TLS_SCHEMES, scheme_of
@@ -448,6 +478,8 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
         cfg.gpus = [v.number(g, ("gpus", i), integer=True, low=0) for i, g in enumerate(gpus)]
     if "cache" in raw and raw["cache"] is not None:
         cfg.cache = (base_dir / v.string(raw["cache"], ("cache",))).resolve()
+        if (problem := cache_problem(cfg.cache)) is not None:
+            raise v.err(("cache",), f"'cache': {cfg.cache}: {problem}")
     ex = raw.get("executor")
     if isinstance(ex, str):
         ex = {"type": ex}

@@ -10,6 +10,7 @@ import base64
 import html
 import json
 import math
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from natsel._mpl import plt as _plt
 from natsel._mpl import render
-from natsel._run import Run, _ok, evaluations
+from natsel._run import Run, _ok, evaluations, is_failed
 from natsel._space import Choice, Gene, IntRange, SearchSpace, _Range
 from natsel._store import atomic_write_bytes
 
@@ -390,6 +391,41 @@ def write_plots(run: Run, out: Path, fmt: str = "png") -> list[Path]:
     return written + [report]
 
 
+def redraw_report(path: Path) -> list[Path]:
+    """Draw ``<run>/plots/report.html`` (and its figures) again, in the format it was drawn in: the
+    end of a run calls this, so a report drawn while the run went on does not say running for good."""
+    out = path / "plots"
+    fmt = "svg" if b"data:image/svg+xml" in (out / "report.html").read_bytes() else "png"
+    return write_plots(Run(path), out, fmt)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min {secs} s"
+
+
+def _failed_table(run: Run, limit: int = 500) -> str:
+    failed = [t for t in run.trials if is_failed(t)]
+    if not failed:
+        return ""
+    esc = html.escape
+    rows = []
+    for t in failed[:limit]:
+        secs = f"{t['seconds']:.2f}" if t["seconds"] is not None else "–"
+        genome = ", ".join(f"{k}={v}" for k, v in t["genome"].items())
+        rows.append(f"<tr><td>{t['id']}</td><td>{t['generation']}</td><td>{esc(t['status'])}</td><td>{secs}</td>"
+                    f"<td class=g>{esc(t['error'] or t['status'])}</td><td class=g>{esc(genome)}</td></tr>")
+    more = (f"<p>The first {limit} of {len(failed)} are listed; <code>natsel show RUN --all --csv</code> lists "
+            "every one.</p>" if len(failed) > limit else "")
+    return (f"<h2>Failed trials</h2><p>{len(failed)} failed (a cache hit that copies a failure counts as one).</p>"
+            f"<table><tr><th>trial</th><th>gen</th><th>status</th><th>seconds</th><th>error</th><th>genome</th></tr>"
+            f"{''.join(rows)}</table>{more}")
+
+
 def budget_scores(run: Run) -> tuple[list[str], list[tuple[dict[str, Any], dict[str, float | None]]]]:
     """Each genome's score at each budget it was trained with (successive halving's rungs).
 
@@ -439,7 +475,7 @@ def _report(run: Run, images: dict[str, bytes], fmt: str, extra: dict[str, Any])
         rows.append(f"<tr><td>{r['rank']}</td><td>{r['id']}</td><td>{r['generation']}</td><td>{fit}</td>"
                     f"<td>{esc(r['status'])}</td><td>{secs}</td><td class=g>{esc(genome)}</td></tr>")
     best = run.best
-    best_html = "<p>No finished trial yet.</p>"
+    best_html = "<p>No trial succeeded yet.</p>"
     if best:
         on = active_genes(space, best["genome"])
         items = "".join(f"<tr><td>{esc(str(k))}</td><td>{esc(str(v) if k in on else INACTIVE)}</td></tr>"
@@ -449,7 +485,22 @@ def _report(run: Run, images: dict[str, bytes], fmt: str, extra: dict[str, Any])
     figs = "".join(
         f"<figure><img alt='{esc(n)}' src='data:{mime};base64,{base64.b64encode(d).decode()}'>"
         f"<figcaption>{esc(n.replace('_', ' '))}</figcaption></figure>" for n, d in images.items())
-    n_trained = sum(t["status"] not in ("cached", "pending") for t in run.trials)
+    n = run.outcome  # counted as `natsel evolve` counts them
+    counts = f"{n['trained']} trained, {n['failed']} failed, {n['cached']} from cache"
+    if n["settled"]:
+        counts += f", {n['settled']} of them promotions settled at a lower rung"
+    if n["pruned"]:
+        counts += f", {n['pruned']} pruned"
+    status = esc(run.status)
+    if run.status == "interrupted":
+        status += f" (resume with: <code>{esc(run.resume_command)}</code>)"
+    if run.meta.get("error"):
+        status += f": {esc(str(run.meta['error']))}"
+    drawn = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    config = run.config_path.read_text(encoding="utf-8") if run.config_path.is_file() else ""
+    overrides = run.meta.get("overrides") or {}
+    override_html = (f"<p>Settings given beyond the file (command line or API): "
+                     f"<code>{esc(', '.join(f'{k}={v}' for k, v in overrides.items()))}</code></p>" if overrides else "")
     budgets_html = _budgets_table(run)
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>natsel run {esc(run.path.name)}</title>
@@ -458,13 +509,17 @@ table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;pad
 td.g{{font-family:monospace;font-size:12px}}figure{{display:inline-block;margin:8px}}img{{max-width:100%}}</style>
 </head><body>
 <h1>natsel run {esc(run.path.name)}</h1>
-<p>status <b>{esc(run.status)}</b>, {len(run.history)} generations, {n_trained} trials trained,
-direction {'maximize' if run.maximize else 'minimize'}.</p>
+<p>status <b>{status}</b></p>
+<p>{len(run.history)} generations: {counts}; direction {'maximize' if run.maximize else 'minimize'};
+seed {esc(str(run.meta.get('seed', 'unknown')))}; wall-clock {_duration(run.wall_seconds)}.</p>
+<p>Report drawn {esc(drawn)}.</p>
 <h2>Best genome</h2>{best_html}
 <h2>Leaderboard</h2>
 <table><tr><th>rank</th><th>trial</th><th>gen</th><th>{esc(_label(run))}</th><th>status</th><th>seconds</th>
 <th>genome</th></tr>{''.join(rows)}</table>
+{_failed_table(run)}
 {budgets_html}
 <h2>Figures</h2>{figs}
+<h2>Config</h2>{override_html}<pre>{esc(config)}</pre>
 </body></html>
 """

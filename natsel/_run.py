@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from natsel._store import RunStore
+from natsel._store import RunStore, lock_held
 from natsel._trial import FULL_BUDGET, Direction, Status, TrialRow, budget_rank, is_number
 
 _ok = is_number  # kept for the plotting code's brevity
@@ -61,12 +62,16 @@ def pick_best(trials: Sequence[TrialRow], maximize: bool) -> dict[str, Any] | No
     return {k: best[k] for k in ("id", "generation", "slot", "key", "genome", "fitness", "metrics", "status", "seconds")}
 
 
+def is_failed(t: TrialRow) -> bool:
+    """A failed trial; a cache hit that copies a failure is one too (its error is copied with it)."""
+    s = Status(t["status"])
+    return s.failed or (s is Status.CACHED and Status((t.get("extra") or {}).get("source_status", "ok")).failed)
+
+
 def outcome(trials: Sequence[TrialRow]) -> dict[str, Any]:
     """Counts of trained, failed and cached trials, and the most common error (None if none failed)."""
     statuses = [Status(t["status"]) for t in trials]
-    # a cache hit that copies a failure is a failed trial too (its error is copied with it)
-    failed = [s.failed or (s is Status.CACHED and Status((t.get("extra") or {}).get("source_status", "ok")).failed)
-              for t, s in zip(trials, statuses, strict=True)]
+    failed = [is_failed(t) for t in trials]
     errors = Counter((t["error"] or t["status"]) for t, f in zip(trials, failed, strict=True) if f)
     common = errors.most_common(1)
     return {
@@ -145,6 +150,8 @@ class Run:
             self.history: list[dict[str, Any]] = store.read_json("history.json", []) or []
         finally:
             store.close()
+        #: run.json says running, but no process holds the run's lock: the writer died (kill -9, power loss)
+        self.stale = self.meta.get("status") == "running" and lock_held(self.path) is False
         self.maximize: bool = bool(self.meta.get("maximize", True))
         self.direction = Direction(self.maximize)
         self.best: dict[str, Any] | None = pick_best(self.trials, self.maximize)
@@ -157,7 +164,40 @@ class Run:
 
     @property
     def status(self) -> str:
-        return str(self.meta.get("status", "unknown"))
+        """finished, exhausted, failed, running, or interrupted (also a run whose process was killed
+        without a word: run.json still says running, but no process holds the run's lock)."""
+        return "interrupted" if self.stale else str(self.meta.get("status", "unknown"))
+
+    @property
+    def wall_seconds(self) -> float | None:
+        """Wall-clock seconds the run has been written, over all its sessions (a resume is one more);
+        None for a folder too old to say."""
+        m = self.meta
+        done = float(m.get("wall_seconds") or 0.0)
+        start = m.get("session_started")
+        if m.get("status") == "running" and start is not None:  # a session going on now, or one that died
+            if self.stale:  # killed: it lasted at least until its last trial finished
+                end = max((t["finished"] for t in self.trials if (t.get("finished") or 0) >= start), default=start)
+            else:
+                end = time.time()
+            return done + max(0.0, end - start)
+        if "wall_seconds" in m:
+            return done
+        if m.get("finished") and m.get("created"):  # written before sessions were timed
+            return float(m["finished"]) - float(m["created"])
+        return None
+
+    @property
+    def resume_command(self) -> str:
+        """The command that continues this run: the config it was made from, and this folder."""
+        import shlex
+
+        name, base = self.meta.get("config_name"), self.meta.get("base_dir")
+        config = Path("CONFIG")  # a config given as a dict: no file to name
+        if name and base and not str(name).startswith("<"):
+            given, beside = Path(name), Path(base) / Path(name).name  # the name as typed; its file's folder
+            config = given if given.is_absolute() and given.is_file() else beside
+        return f"natsel evolve {shlex.quote(str(config))} --run-dir {shlex.quote(str(self.path))} --resume"
 
     @property
     def fittest(self) -> dict[str, Any] | None:

@@ -13,6 +13,8 @@ import hashlib
 import json
 import re
 import shutil
+import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,18 @@ def resolve(cfg: Config, run_dir: str | Path | None, resume: bool, runs_root: Pa
     raise RunDirError(f"cannot create a run folder under {runs_root}/")  # pragma: no cover
 
 
+def redraw_report(path: Path) -> None:
+    """Redraw ``plots/report.html`` if there is one; a plotting problem is one warning, never a failed run."""
+    if not (path / "plots" / "report.html").is_file():
+        return
+    try:
+        from natsel._plot import redraw_report as redraw
+
+        redraw(path)
+    except Exception as exc:  # noqa: BLE001 - the run is done; a figure must not cost the user its result
+        print(f"natsel: could not redraw {path / 'plots' / 'report.html'}: {exc}", file=sys.stderr)
+
+
 def cache_scope(cfg: Config, prepared: Prepared) -> str:
     """What a shared-cache entry is valid for: the objective (spec and identity), its data, the seed.
 
@@ -110,6 +124,7 @@ class RunFolder:
         self.path = path
         self.created = created  # this command made the folder: remove it whole after an early failure
         self.lock = RunLock(path).acquire()
+        self.started = time.time()  # this session's start: its wall-clock is added to run.json at release
         self.existing = is_run_dir(path)  # decided again under the lock
         self.before: dict[str, Any] = read_meta(path) if self.existing else {}
         self.store: RunStore | None = None
@@ -140,12 +155,14 @@ class RunFolder:
                 if old.get(key) is not None and meta.get(key) is not None and old[key] != meta[key]:
                     raise RunDirError(f"{self.path} cannot be resumed: {what} since the run was made; "
                                       "use a new run folder")
-            store.update_meta(status="running", generations=cfg.generations, overrides=cfg.settings_beyond_file())
+            store.update_meta(status="running", generations=cfg.generations, overrides=cfg.settings_beyond_file(),
+                              session_started=self.started)
         else:
             meta.update({"natsel_version": __version__, "name": cfg.name, "seed": cfg.seed,
                          "fingerprint": fingerprint, "objective": cfg.objective, "strategy": cfg.strategy,
                          "generations": cfg.generations, "population": cfg.ga.population,
-                         "overrides": cfg.settings_beyond_file(), "config_name": cfg.source_name, "base_dir": str(cfg.base_dir)})
+                         "overrides": cfg.settings_beyond_file(), "config_name": cfg.source_name, "base_dir": str(cfg.base_dir),
+                         "session_started": self.started})
             self.store = store = RunStore.create(self.path, cfg.source_text, meta)
         if cfg.cache is not None:
             store.attach_cache(SharedCache(cfg.cache, cache_scope(cfg, prepared), cache_conditions(cfg)))
@@ -174,4 +191,12 @@ class RunFolder:
                     shutil.rmtree(p) if p.is_dir() else p.unlink()
 
     def release(self) -> None:
-        self.lock.release()
+        """The session is over (its final status written): add its wall-clock to run.json, redraw a
+        ``plots/report.html`` drawn during the run (it would say running for good), let the lock go."""
+        try:
+            if self.store is not None and is_run_dir(self.path):
+                meta = read_meta(self.path)
+                self.store.update_meta(wall_seconds=float(meta.get("wall_seconds") or 0.0) + time.time() - self.started)
+                redraw_report(self.path)
+        finally:
+            self.lock.release()

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from natsel._errors import RunDirError
+from natsel._errors import NatselError, RunDirError
 from natsel._trial import FULL_BUDGET, Status, TrialRow
 
 #: evaluated by this run's objective (the statuses a cache hit can copy)
@@ -136,6 +136,31 @@ def is_empty_dir(path: Path) -> bool:
     return path.is_dir() and all(p.name == LOCK_NAME for p in path.iterdir())
 
 
+def lock_held(path: Path) -> bool | None:
+    """Whether a process holds the run lock of the run folder ``path`` now (None: this system cannot tell).
+
+    A non-blocking attempt to take the lock: the kernel drops a dead holder's lock (even after kill -9),
+    so this is right where a pid check is not (a reused pid, another host). A lock taken here is let go at once.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not Linux/macOS
+        return None
+    try:
+        fd = os.open(path / LOCK_NAME, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: two readers asking at once do not see each other
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing releases it
+    return False
+
+
 class RunLock:
     """One writer per run folder: an exclusive ``flock`` on ``<run>/.lock``, held while a run is written.
 
@@ -158,9 +183,14 @@ class RunLock:
         except ImportError:  # pragma: no cover - not Linux/macOS: no lock
             self.fd = fd
             return self
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        for attempt in range(3):  # a reader's lock_held() holds it for microseconds: try again before refusing
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if attempt < 2:
+                    time.sleep(0.05)
+        else:
             os.close(fd)
             try:
                 holder = json.loads(lock.read_text(encoding="utf-8") or "{}")
@@ -374,15 +404,23 @@ class SharedCache:
     """
 
     def __init__(self, path: Path, scope: str, conditions: str = "") -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(path, timeout=30)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.executescript(CACHE_SCHEMA)
-        have = {r[1] for r in self.conn.execute("PRAGMA table_info(cache)")}
-        for column in ("error", "conditions"):  # a cache file written before these were kept
-            if column not in have:
-                with self.conn:
-                    self.conn.execute(f"ALTER TABLE cache ADD COLUMN {column} TEXT")
+        conn: sqlite3.Connection | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(CACHE_SCHEMA)
+            have = {r[1] for r in conn.execute("PRAGMA table_info(cache)")}
+            for column in ("error", "conditions"):  # a cache file written before these were kept
+                if column not in have:
+                    with conn:
+                        conn.execute(f"ALTER TABLE cache ADD COLUMN {column} TEXT")
+        except (OSError, sqlite3.Error) as exc:  # a folder, not SQLite, unwritable: one line, naming the file
+            if conn is not None:
+                conn.close()
+            what = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise NatselError(f"the shared cache (cache:) cannot be opened: {what}", str(path)) from None
+        self.conn = conn
         self.conn.row_factory = sqlite3.Row
         self.scope = scope
         self.conditions = conditions

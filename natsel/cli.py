@@ -308,7 +308,10 @@ def show(run_dir: Path, top: int | None, show_all: bool, wide: bool, as_json: bo
         return
     n_gen = len(run.history)
     n_eval = len(run.leaderboard())
-    click.echo(f"{run.path}  status={run.status}  generations={n_gen}  trials={len(run.trials)}  "
+    status = run.status
+    if status == "interrupted":
+        status += f" (resume with: {run.resume_command})"
+    click.echo(f"{run.path}  status={status}  generations={n_gen}  trials={len(run.trials)}  "
                f"direction={'maximize' if run.maximize else 'minimize'}")
     header = ["rank", "trial", "gen", "fitness", "status", "seconds"]
     body = []
@@ -358,6 +361,10 @@ def plot(run_dir: Path, out: Path | None, fmt: str) -> None:
 
     run = load_run(run_dir)
     if run.best is None:
+        n = run.outcome
+        if n["failed"] and not n["succeeded"]:  # they finished: every one failed
+            raise RunDirError(f"{run_dir}: no trial succeeded ({n['failed']} failed; most common error "
+                              f"({n['common_error_count']}x): {n['common_error']}): nothing to plot")
         raise RunDirError(f"{run_dir} has no finished trial yet: nothing to plot")
     for path in write_plots(run, out or run.path / "plots", fmt):
         click.echo(str(path))

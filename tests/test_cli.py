@@ -140,3 +140,41 @@ def test_help_is_still_clicks_and_lists_the_show_options():
         res = cli(*args)
         assert res.exit_code == 0 and res.output.startswith("Usage: ") and "Options:" in res.output
     assert all(opt in cli("show", "--help").output for opt in ("--all", "--wide", "--json", "--csv"))
+
+
+CACHED = """
+name: cached
+fitness: natsel.examples:sphere
+direction: minimize
+workers: 0
+cache: {cache}
+evolution: {{population: 4, generations: 1}}
+space:
+  x: {{low: -5, high: 5}}
+"""
+
+
+def test_a_cache_that_is_a_folder_or_not_sqlite_is_one_line_and_leaves_no_run(write_config, tmp_path):
+    """Issue 24 item 13: a `cache:` path that is a folder, not SQLite, or under a file is refused at load."""
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "notes.txt").write_text("not a database\n", encoding="utf-8")
+    problems = {"folder": "a folder, not a cache file",
+                "notes.txt": "not an SQLite file",
+                "notes.txt/sub/cache.sqlite": f"cannot be created: {tmp_path / 'notes.txt'} is a file, not a folder"}
+    for cache, what in problems.items():
+        config = write_config(CACHED.format(cache=cache))
+        line = one_line_error(cli("evolve", config, "--run-dir", tmp_path / "run", "-q"))
+        assert line.startswith(f"error: {config}:5: 'cache': {tmp_path / cache}: {what}"), line
+        assert not (tmp_path / "run").exists()
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "not a database\n"
+
+
+def test_a_cache_that_cannot_be_opened_when_the_run_starts_is_one_line(write_config, tmp_path):
+    """Issue 24 item 13: the open itself (sqlite3 errors) is one line naming the path; no run folder is left."""
+    cfg = natsel.load_config(write_config(CACHED.format(cache="cache.sqlite")))
+    (tmp_path / "cache.sqlite").write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)  # the header, then garbage
+    with pytest.raises(natsel.NatselError) as err:
+        natsel.evolve(cfg, tmp_path / "run", progress=False)
+    assert str(err.value).startswith(f"{tmp_path / 'cache.sqlite'}: the shared cache (cache:) cannot be opened: ")
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "run").exists()

@@ -98,7 +98,7 @@ def test_kill_9_mid_generation_then_resume_matches_uninterrupted(write_config, t
                     env={"NATSEL_TEST_KILL_AFTER": "23", "NATSEL_TEST_LOG": str(log)})
     assert first.returncode == -9
     partial = natsel.load_run(tmp_path / "run")
-    assert partial.status == "running"
+    assert partial.meta["status"] == "running" and partial.status == "interrupted"  # nobody holds its lock
     assert any(t["status"] == "pending" for t in partial.trials)
     assert sum(t["status"] == "ok" for t in partial.trials) == 22  # the 23rd died with the process
     second = _natsel("evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q", env={"NATSEL_TEST_LOG": str(log)})

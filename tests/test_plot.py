@@ -193,3 +193,45 @@ def test_learning_curve_marks_the_restored_epoch_with_whole_epoch_ticks():
     ticks = [t for t in ax.get_xticks() if 1 <= t <= 5]
     assert ticks and all(float(t).is_integer() for t in ticks)
     assert best_epoch({"train loss": [1.0], "validation loss": [float("nan")]}) is None
+
+
+FAILING = """
+name: failing
+seed: 7
+fitness: helpers:misbehave
+workers: 0
+strategy: genetic  # its elites are copies: cache hits
+evolution: {population: 6, generations: 3}
+space:
+  mode: [raise, fine]
+  x: {low: 0, high: 1000}
+"""
+
+
+def test_a_report_drawn_mid_run_is_redrawn_at_the_end_with_counts_seed_config_and_errors(write_config, tmp_path):
+    """Issue 24 item 15: a report drawn while the run goes on is redrawn when it ends, and says what the CLI says."""
+    import html as html_lib
+
+    cfg_path = write_config(FAILING)
+    mid: list[str] = []
+
+    def draw_report(run):
+        if not mid:  # after generation 0, as `natsel plot RUN` would while the run goes on
+            from natsel._plot import write_plots
+
+            write_plots(run, run.path / "plots")
+            mid.append((run.path / "plots" / "report.html").read_text(encoding="utf-8"))
+
+    run = natsel.evolve(natsel.load_config(cfg_path), tmp_path / "run", progress=False, on_generation=draw_report)
+    assert "status <b>running</b>" in mid[0]
+    text = html_lib.unescape((tmp_path / "run" / "plots" / "report.html").read_text(encoding="utf-8"))
+    assert run.status == "finished" and "status <b>finished</b>" in text and "running" not in text
+    n = run.outcome
+    assert n["trained"] and n["failed"] and n["cached"]  # every count is shown, not only one
+    assert f"3 generations: {n['trained']} trained, {n['failed']} failed, {n['cached']} from cache;" in text
+    assert "seed 7;" in text and "wall-clock " in text and "wall-clock unknown" not in text
+    assert cfg_path.read_text(encoding="utf-8") in text  # the config as given
+    failed = [t for t in run.trials if t["error"]]
+    assert failed and all(f"<td>{t['id']}</td>" in text for t in failed)
+    assert "RuntimeError: boom from the fitness function (helpers.py:45)" in text
+    assert text.count("RuntimeError: boom") == n["failed"]  # each failed trial's error, cache copies included

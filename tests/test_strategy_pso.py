@@ -167,7 +167,7 @@ def test_kill_9_mid_generation_then_resume_matches_uninterrupted(write_config, t
     # the fitness kills its own process on its 25th call: in generation 2, mid-way
     assert natsel_cli(tmp_path / "run", NATSEL_TEST_KILL_AFTER="25", NATSEL_TEST_LOG=str(log)).returncode == -9
     partial = natsel.load_run(tmp_path / "run")
-    assert any(t["status"] == "pending" for t in partial.trials) and partial.status == "running"
+    assert any(t["status"] == "pending" for t in partial.trials) and partial.status == "interrupted"
     assert natsel_cli(tmp_path / "run", NATSEL_TEST_LOG=str(log)).returncode == 0
     assert natsel_cli(tmp_path / "straight").returncode == 0
     resumed, straight = natsel.load_run(tmp_path / "run"), natsel.load_run(tmp_path / "straight")

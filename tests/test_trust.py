@@ -641,3 +641,57 @@ def test_a_limit_that_drops_classes_of_a_sorted_source_is_a_data_error():
 
     with pytest.raises(DataError, match=r"data iris: its first 100 rows \('limit'\) hold 2 of its 3 classes"):
         load_dataset({"source": "iris", "limit": 100})
+
+
+# -- issue 24 item 14: a killed run, and a run whose every trial failed ---------------------------------
+
+def test_a_killed_run_shows_interrupted_with_the_command_that_resumes_it(write_config, tmp_path):
+    """Issue 24 item 14: kill -9 leaves run.json at running; show says interrupted and how to resume."""
+    cfg = write_config(MIXED.format(name="m", fitness="counted_mixed", population=4, generations=2))
+    killed = subprocess.run([sys.executable, "-m", "natsel", "evolve", str(cfg), "--run-dir", str(tmp_path / "run"),
+                             "-q"], capture_output=True, text=True, env={**os.environ, "NATSEL_TEST_KILL_AFTER": "3"},
+                            timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    run = natsel.load_run(tmp_path / "run")
+    assert run.meta["status"] == "running" and run.status == "interrupted"
+    res = CliRunner().invoke(main, ["show", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    command = f"natsel evolve {cfg} --run-dir {tmp_path / 'run'} --resume"
+    assert res.output.splitlines()[0].startswith(f"{tmp_path / 'run'}  status=interrupted (resume with: {command})  ")
+    resumed = CliRunner().invoke(main, [*command.split()[1:], "-q"])  # the command it prints works
+    assert resumed.exit_code == 0, resumed.output
+    assert natsel.load_run(tmp_path / "run").status == "finished"
+
+
+def test_a_run_whose_lock_is_held_is_still_running(write_config, tmp_path):
+    """Issue 24 item 14: while a process holds the run's lock, run.json's running is believed."""
+    from natsel._store import RunLock
+
+    cfg = write_config(MIXED.format(name="m", fitness="counted_mixed", population=4, generations=1))
+    natsel.evolve(natsel.load_config(cfg), tmp_path / "run", progress=False)
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    (tmp_path / "run" / "run.json").write_text(json.dumps({**meta, "status": "running"}))
+    assert natsel.load_run(tmp_path / "run").status == "interrupted"
+    lock = RunLock(tmp_path / "run").acquire()
+    try:
+        assert natsel.load_run(tmp_path / "run").status == "running"
+    finally:
+        lock.release()
+
+
+def test_plot_of_a_run_whose_every_trial_failed_says_they_failed(write_config, tmp_path):
+    """Issue 24 item 14: the trials finished, and failed: plot says so and names the error."""
+    cfg = write_config("""
+    fitness: helpers:misbehave
+    workers: 0
+    evolution: {population: 4, generations: 1}
+    space:
+      mode: raise
+      x: {low: 0, high: 100}
+    """)
+    assert CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q"]).exit_code == 3
+    res = CliRunner().invoke(main, ["plot", str(tmp_path / "run")])
+    assert res.exit_code == 2
+    assert one_line_error(res) == (f"error: {tmp_path / 'run'}: no trial succeeded (4 failed; most common error (4x): "
+                                   "RuntimeError: boom from the fitness function (helpers.py:45)): nothing to plot")
+    assert not (tmp_path / "run" / "plots" / "report.html").exists()
