@@ -85,7 +85,8 @@ def cache_scope(cfg: Config, prepared: Prepared) -> str:
     a content hash, so two projects that both say ``fitness: fit:score`` or ``path: data.csv`` never
     serve each other's results.
     """
-    spec = {k: v for k, v in prepared.spec.items() if k not in ("threads", "base_dir", "sys_path", "module")}
+    spec = {k: v for k, v in prepared.spec.items() if k not in ("threads", "base_dir", "sys_path", "module",
+                                                                 "model_sha256")}  # identity has it
     scope = {"objective": spec, "identity": prepared.identity, "data": prepared.fingerprint, "seed": cfg.seed}
     return hashlib.sha256(json.dumps(scope, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -18,6 +18,7 @@ import natsel
 pytestmark = pytest.mark.dask
 distributed = pytest.importorskip("distributed")
 DASK = str(Path(sys.executable).parent / "dask")
+ROOT = str(Path(natsel.__file__).resolve().parent.parent)
 
 CFG = """
 name: dasktest
@@ -48,11 +49,14 @@ def tls_flags(certs, name: str) -> list[str]:
 class Cluster:
     """A scheduler and two workers on 127.0.0.1; with ``certs`` (the ``tls_certs`` fixture), all on tls://."""
 
-    def __init__(self, tmp_path: Path, env: dict[str, str], certs=None) -> None:
+    def __init__(self, tmp_path: Path, env: dict[str, str], certs=None,
+                 worker_paths: tuple[str, str] = ("", "")) -> None:
+        """``worker_paths``: a folder each worker has on its ``PYTHONPATH`` besides natsel's and tmp_path."""
         scheme = "tls" if certs else "tcp"
         self.address = f"{scheme}://127.0.0.1:{free_port()}"
         port = self.address.rsplit(":", 1)[1]
-        self.env = {**os.environ, "PYTHONPATH": str(tmp_path), **env}
+        # workers import the natsel under test (this checkout's), then the tests' helpers
+        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, str(tmp_path)]), **env}
         self.log = open(tmp_path / "cluster.log", "w")  # noqa: SIM115 - closed in stop()
         tls = ["--protocol", "tls", *tls_flags(certs, "scheduler")] if certs else []
         self.scheduler = subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", port,
@@ -60,7 +64,10 @@ class Cluster:
         self.workers = [subprocess.Popen([DASK, "worker", self.address, "--nthreads", "1", "--no-nanny",
                                           "--no-dashboard", "--name", f"w{i}",
                                           *(tls_flags(certs, f"worker{i}") if certs else [])],
-                                         stdout=self.log, stderr=self.log, env=self.env) for i in range(2)]
+                                         stdout=self.log, stderr=self.log,
+                                         env={**self.env, "PYTHONPATH": os.pathsep.join(
+                                             p for p in (self.env["PYTHONPATH"], worker_paths[i]) if p)})
+                        for i in range(2)]
         security = None
         if certs:
             from distributed.security import Security
@@ -204,7 +211,7 @@ def test_scheduler_loss_stops_cleanly_and_the_run_resumes(cluster, write_config,
 def test_gpu_trials_only_run_on_workers_with_a_gpu_resource(tmp_path, write_config):
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, str(tmp_path)])}
     log = open(tmp_path / "cluster.log", "w")  # noqa: SIM115 - closed below
     procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
                               stdout=log, stderr=log, env=env)]
@@ -287,5 +294,72 @@ def test_tls_cluster_runs_an_evolve_and_refuses_strangers(tmp_path, write_config
         assert "ssl" in refused(cluster.address, rogue).lower()  # unknown ca, or the connection cut mid-handshake
         assert time.monotonic() - started < 30
         assert cluster.scheduler.poll() is None  # refused, not crashed
+        # natsel with that certificate: says who refused it and which file to check (issue 25 item 7)
+        from click.testing import CliRunner
+
+        from natsel.cli import main
+
+        res = CliRunner().invoke(main, ["evolve", str(path), "--run-dir", str(tmp_path / "rogue"), "-q",
+                                        "--tls-ca-file", str(tmp_path / "certs" / "ca.pem"), "--tls-cert", str(cert),
+                                        "--tls-key", str(key)])
+        assert res.exit_code == 2, res.output
+        line = res.stderr.strip().splitlines()[-1]
+        assert line.startswith(f"error: the Dask scheduler at {cluster.address} rejected natsel's certificate ("), line
+        assert f"check cert {cert}: it must be signed by the CA the scheduler was started with" in line
+        assert not (tmp_path / "rogue").exists()
+    finally:
+        cluster.stop()
+
+
+def test_a_worker_that_cannot_import_the_fitness_stops_the_run_before_it_starts(tmp_path, write_config, monkeypatch):
+    """Issue 25 item 5: the fitness module is on this machine's path and on worker w0's, not on w1's.
+    Before any trial is sent, natsel refuses in one line naming w1 (exit 2, no run folder), instead of
+    letting w1 take trials and fail them."""
+    from click.testing import CliRunner
+
+    from natsel.cli import main
+
+    ext = tmp_path / "ext"
+    ext.mkdir()
+    (ext / "extfit.py").write_text("def score(genome):\n    return genome['x']\n")
+    monkeypatch.syspath_prepend(str(ext))
+    cluster = Cluster(tmp_path, {}, worker_paths=(str(ext), ""))
+    try:
+        cfg = write_config("""
+        fitness: extfit:score
+        evolution: {population: 12, generations: 1}
+        space:
+          x: {low: 0, high: 10}
+        """)
+        res = CliRunner().invoke(main, ["evolve", str(cfg), "--scheduler", cluster.address,
+                                        "--run-dir", str(tmp_path / "run"), "-q"])
+        assert res.exit_code == 2, res.output
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1, res.stderr
+        assert lines[0].startswith("error: Dask worker w1 (tcp://127.0.0.1:"), lines[0]
+        assert "cannot run this run's trials" in lines[0] and "No module named 'extfit'" in lines[0]
+        assert not (tmp_path / "run").exists()
+    finally:
+        cluster.stop()
+
+
+def test_a_fitness_edited_between_runs_is_what_the_next_run_scores(tmp_path, write_config):
+    """Issue 25 item 4: a fitness file edited after a run on the cluster: the next run's workers
+    score with the edited function (they built the old one for the first run and keep none of it)."""
+    cluster = Cluster(tmp_path, {})
+    try:
+        (tmp_path / "fit.py").write_text("def score(genome):\n    return genome['x']\n")
+        cfg = natsel.load_config(write_config("""
+        fitness: fit:score
+        evolution: {population: 4, generations: 1}
+        space:
+          x: {low: 0, high: 10}
+        executor: {type: dask, scheduler: ADDR}
+        """.replace("ADDR", cluster.address)))
+        first = natsel.evolve(cfg, tmp_path / "first", progress=False, plots=False)
+        (tmp_path / "fit.py").write_text("def score(genome):\n    return genome['x'] + 1000.0\n")
+        cfg = natsel.load_config(tmp_path / "config.yaml")
+        second = natsel.evolve(cfg, tmp_path / "second", progress=False, plots=False)
+        assert [t["fitness"] + 1000.0 for t in first.trials] == [t["fitness"] for t in second.trials]
     finally:
         cluster.stop()

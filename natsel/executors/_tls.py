@@ -113,3 +113,28 @@ def client_security(tls: Any) -> Any:
 
     return Security(tls_ca_file=str(tls.ca_file), tls_client_cert=str(tls.cert),
                     tls_client_key=str(tls.key) if tls.key is not None else None, require_encryption=True)
+
+
+#: what a TLS client sees when the scheduler rejects its certificate (an alert, or the connection cut)
+_CERT_REFUSED = ("ALERT_UNKNOWN_CA", "ALERT_BAD_CERTIFICATE", "ALERT_CERTIFICATE", "ALERT_ACCESS_DENIED",
+                 "ALERT_DECRYPT_ERROR", "SSLEOFError", "EOF occurred in violation of protocol",
+                 "ALERT_HANDSHAKE_FAILURE")
+#: what it sees when its own CA does not vouch for the scheduler's certificate
+_SCHEDULER_UNTRUSTED = ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "certificate does not match")
+
+
+def refusal(address: str, error: str, tls: Any) -> str | None:
+    """A connection error to a ``tls://`` scheduler said in words: who refused whom, and which file to
+    check; None when ``error`` is not a certificate problem (or the scheduler is not ``tls://``)."""
+    if scheme_of(address) not in TLS_SCHEMES:
+        return None
+    cert = getattr(tls, "cert", None) or getattr(tls, "tls_client_cert", None) or "natsel's certificate"
+    ca = getattr(tls, "ca_file", None) or getattr(tls, "tls_ca_file", None) or "the CA file"
+    if any(s in error for s in _SCHEDULER_UNTRUSTED):
+        return (f"natsel does not trust the certificate of the Dask scheduler at {address}: check ca_file {ca}: it "
+                "must be the CA that signed the scheduler's certificate")
+    if any(s in error for s in _CERT_REFUSED):
+        reason = next(s for s in _CERT_REFUSED if s in error)
+        return (f"the Dask scheduler at {address} rejected natsel's certificate ({reason}): check cert {cert}: it must "
+                "be signed by the CA the scheduler was started with (its --tls-ca-file), and not expired")
+    return None

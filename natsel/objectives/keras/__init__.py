@@ -69,7 +69,8 @@ class KerasFamily(ObjectiveFamily):
         meta = {"metric": cfg.metric, "task": cfg.task, "data_fingerprint": dataset.fingerprint}
         identity: dict[str, Any] = {}
         if builder is not None:  # the builder's module file and source hash scope the shared cache
-            spec.update(model=builder["ref"], base_dir=str(cfg.base_dir))
+            # its hash: a worker refuses another version of it (natsel.executors._dask checks them all first)
+            spec.update(model=builder["ref"], base_dir=str(cfg.base_dir), model_sha256=builder.get("sha256"))
             identity["model"] = meta["model"] = builder
         return Prepared(spec, dataset.search_payload(), dataset.fingerprint, identity=identity, meta=meta)
 

@@ -8,9 +8,12 @@ are the same for both.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -73,13 +76,55 @@ def conv_blocks(genome: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def output_layer(keras: Any, x: Any, task: str, n_classes: int) -> tuple[Any, str]:
-    """The output for the task (softmax probabilities, P(class 1), or a value) and its loss."""
+def output_layer(keras: Any, x: Any, task: str, n_classes: int, seed: int | None = None) -> tuple[Any, str]:
+    """The output for the task (softmax probabilities, P(class 1), or a value) and its loss; ``seed``
+    seeds its (Glorot uniform) kernel initializer."""
+    init = keras.initializers.GlorotUniform(seed=seed)
     if task == "multiclass":
-        return keras.layers.Dense(n_classes, activation="softmax")(x), "sparse_categorical_crossentropy"
+        return keras.layers.Dense(n_classes, activation="softmax", kernel_initializer=init)(x), \
+            "sparse_categorical_crossentropy"
     if task == "binary":
-        return keras.layers.Dense(1, activation="sigmoid")(x), "binary_crossentropy"
-    return keras.layers.Dense(1)(x), "mse"
+        return keras.layers.Dense(1, activation="sigmoid", kernel_initializer=init)(x), "binary_crossentropy"
+    return keras.layers.Dense(1, kernel_initializer=init)(x), "mse"
+
+
+def layer_seeds(seed: int) -> Iterator[int]:
+    """The seeds of a network's random layers (initializers, dropout), in the order they are built.
+
+    Each layer gets its seed explicitly, so nothing is drawn from Python's global ``random`` (which
+    a Dask worker's other threads draw from too). They are the draws Keras itself would make after
+    ``keras.utils.set_random_seed(seed)`` (``random.randint(1, 10**9)`` per unseeded layer), so the
+    networks are the ones natsel built before layers were seeded explicitly."""
+    draws = random.Random(seed)
+    while True:
+        yield draws.randint(1, int(1e9))
+
+
+def seeded_initializer(keras: Any, name: str, seed: int) -> Any:
+    """Keras initializer ``name`` (``glorot_uniform``, ``he_normal``, ...) with an explicit seed."""
+    return keras.initializers.get({"class_name": name, "config": {"seed": seed}})
+
+
+@contextlib.contextmanager
+def own_draws(seed: int) -> Iterator[None]:
+    """While a user's builder builds its network: the layers it leaves unseeded draw their seeds from
+    a generator of this trial's own (``random.Random(seed)``), not from Python's global ``random``
+    that other threads of a Dask worker draw from. The draws are the ones ``set_random_seed(seed)``
+    would give in a quiet process. Uses Keras's private ``seed_generator`` module; left alone (and
+    the global generator used) if a Keras version no longer has it."""
+    try:
+        from keras.src.random import seed_generator
+    except ImportError:
+        yield
+        return
+    if getattr(seed_generator, "python_random", None) is not random:
+        yield
+        return
+    seed_generator.python_random = random.Random(seed)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        seed_generator.python_random = random
 
 
 def task_loss(task: str) -> str:
@@ -104,15 +149,16 @@ def build_model(genome: dict[str, Any], input_shape: int | tuple[int, ...], task
     swarm-approximated gradients (options from the config's ``swarm.adaswarm``)."""
     keras = _import_keras()
     g = full_genome(genome)
+    seeds = layer_seeds(seed)
     shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
     inputs = keras.Input(shape)
     x = inputs
     if float(g["input_dropout"]) > 0:
-        x = keras.layers.Dropout(float(g["input_dropout"]))(x)
+        x = keras.layers.Dropout(float(g["input_dropout"]), seed=next(seeds))(x)
     blocks = conv_blocks(genome) if len(shape) == 3 else []
     for b in blocks:
         x = keras.layers.Conv2D(int(b["filters"]), int(b["kernel"]), padding="same", use_bias=not b["batch_norm"],
-                                kernel_initializer=g["initializer"])(x)
+                                kernel_initializer=seeded_initializer(keras, g["initializer"], next(seeds)))(x)
         if b["batch_norm"]:
             x = keras.layers.BatchNormalization()(x)
         x = keras.layers.Activation(b["conv_activation"])(x)
@@ -121,16 +167,17 @@ def build_model(genome: dict[str, Any], input_shape: int | tuple[int, ...], task
         elif b["pooling"] == "average":
             x = keras.layers.AveragePooling2D(2)(x)
         if float(b["conv_dropout"]) > 0:
-            x = keras.layers.Dropout(float(b["conv_dropout"]))(x)
+            x = keras.layers.Dropout(float(b["conv_dropout"]), seed=next(seeds))(x)
     if blocks and genome.get("head", CONV_DEFAULTS["head"]) == "global_average":
         x = keras.layers.GlobalAveragePooling2D()(x)
     elif len(shape) > 1:
         x = keras.layers.Flatten()(x)
     for units, dropout in hidden_layers(g):
-        x = keras.layers.Dense(units, activation=g["hidden_activation"], kernel_initializer=g["initializer"])(x)
+        x = keras.layers.Dense(units, activation=g["hidden_activation"],
+                               kernel_initializer=seeded_initializer(keras, g["initializer"], next(seeds)))(x)
         if dropout > 0:
-            x = keras.layers.Dropout(dropout)(x)
-    outputs, loss = output_layer(keras, x, task, n_classes)
+            x = keras.layers.Dropout(dropout, seed=next(seeds))(x)
+    outputs, loss = output_layer(keras, x, task, n_classes, next(seeds))
     lr = float(g["learning_rate"])
     if g["optimizer"] == "adaswarm":
         from natsel.objectives.keras.swarm import AdaSwarmModel
@@ -153,18 +200,21 @@ def load_builder(builder: dict[str, Any]) -> Any:
     from natsel._imports import resolve_callable
 
     try:
-        return resolve_callable(builder["ref"], Path(builder.get("base_dir") or "."))
+        return resolve_callable(builder["ref"], Path(builder.get("base_dir") or "."), expect=builder.get("sha256") or None)
     except ValueError as exc:
         raise ValueError(f"model builder {builder['ref']}: {exc}") from None
 
 
-def user_model(build: Any, genome: dict[str, Any], data: dict[str, Any], steps_per_execution: int = 1) -> Any:
+def user_model(build: Any, genome: dict[str, Any], data: dict[str, Any], steps_per_execution: int = 1,
+               seed: int | None = None) -> Any:
     """``build(genome, input_shape, n_outputs, task)`` -> a Keras model; compiled here (the genome's
-    optimizer and learning_rate, the task's loss) unless the builder compiled it."""
+    optimizer and learning_rate, the task's loss) unless the builder compiled it. ``seed``: the
+    trial's seed, which the layers the builder leaves unseeded draw from (:func:`own_draws`)."""
     keras = _import_keras()
     task = data["task"]
     shape = tuple(data.get("input_shape") or (data["n_features"],))
-    model = build(genome.copy(), shape, n_outputs(task, data["n_classes"]), task)  # active genes only
+    with own_draws(seed) if seed is not None else contextlib.nullcontext():
+        model = build(genome.copy(), shape, n_outputs(task, data["n_classes"]), task)  # active genes only
     if not isinstance(model, keras.Model):
         raise TypeError(f"the model builder returned {type(model).__name__}, not a keras.Model")
     if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
@@ -386,7 +436,7 @@ def train(genome: dict[str, Any], data: dict[str, Any], training: dict[str, Any]
     batch = int(g["batch_size"])
     spe = int(training.get("steps_per_execution") or 0) or auto_steps_per_execution(len(data["x_train"]), batch)
     if builder is not None:  # the user's network: genes are theirs, training is natsel's (by gradients)
-        model = user_model(builder, genome, data, spe)
+        model = user_model(builder, genome, data, spe, seed)
         g = {**g, "trainer": "gradient"}  # validation refused pso and adaswarm with a builder
     else:
         model = build_model(genome, data.get("input_shape") or data["n_features"], data["task"], data["n_classes"],
@@ -504,7 +554,8 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
     _import_keras(int(spec.get("threads") or 0) or None)
     training, metric = spec["training"], spec["metric"]
     # a builder that cannot be imported stops the worker (the run ends with its error line)
-    builder = load_builder({"ref": spec["model"], "base_dir": spec.get("base_dir")}) if spec.get("model") else None
+    builder = load_builder({"ref": spec["model"], "base_dir": spec.get("base_dir"),
+                            "sha256": spec.get("model_sha256")}) if spec.get("model") else None
     # clear_session's forced gc.collect() costs ~0.35 s a trial for ~0.5 MiB less growth a trial;
     # worker recycling bounds memory anyway (bench/pool.py measures both side by side)
     free_memory = bool(spec.get("free_memory", False))
