@@ -40,7 +40,7 @@ def test_missing_target_column(write_config, tmp_path):
 def test_non_numeric_feature(write_config, tmp_path):
     (tmp_path / "d.csv").write_text("a,b,label\n1,2,x\n3,oops,y\n")
     msg = run_bad(write_config, tmp_path, "{source: csv, path: d.csv, target: label}")
-    assert "d.csv:3: column 'b' is not numeric ('oops')" in msg
+    assert "d.csv:3: column 'b' is not numeric ('oops') but 1 of its 2 cells are numbers" in msg
 
 
 def test_nan_feature(write_config, tmp_path):

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from natsel._errors import DataError
+from natsel.objectives.keras import table
 
 SKLEARN = {"iris": "load_iris", "wine": "load_wine", "breast_cancer": "load_breast_cancer",
            "digits": "load_digits", "diabetes": "load_diabetes"}
@@ -53,6 +54,15 @@ class Dataset:
 
     source_hash: str = ""  # set by load_dataset: the raw rows, how they were split and scaled
     pixel_scale: float | None = None  # images: what the raw pixels were divided by; None: tabular
+    #: tables: the feature columns, with what turns their raw values into the network's inputs
+    columns: list[table.Column] = field(default_factory=list)
+    raw_shape: tuple[int, ...] = ()  # images: one raw example's shape (before a channel axis is added)
+    target_name: str = "target"
+    #: regression: the train split's target mean and deviation (networks learn the standardised target)
+    target_scale: tuple[float, float] | None = None
+    #: the validation and test rows as the source gives them (train-best scores the saved model on them)
+    raw_val: np.ndarray | None = None
+    raw_test: np.ndarray | None = None
 
     @property
     def image(self) -> bool:
@@ -72,10 +82,25 @@ class Dataset:
         return self.source_hash or content_hash(self.task, self.classes, self.x_train, self.y_train, self.x_es,
                                                 self.y_es, self.x_val, self.y_val, self.x_test, self.y_test)
 
+    def preprocess(self) -> dict[str, Any]:
+        """What the saved model carries so that it takes raw inputs and answers in the target's terms
+        (plain data: the worker builds Keras preprocessing layers from it)."""
+        target: dict[str, Any] = {"name": self.target_name, "task": self.task}
+        if self.task == "regression":
+            mean, std = self.target_scale or (0.0, 1.0)
+            target.update(mean=mean, std=std)
+        else:
+            target["classes"] = list(self.classes)
+        if self.image:
+            return {"kind": "image", "pixel_scale": self.pixel_scale, "raw_shape": list(self.raw_shape),
+                    "target": target}
+        return {"kind": "table", "columns": [c.to_dict() for c in self.columns], "target": target}
+
     def _base(self) -> dict[str, Any]:
         return {"name": self.name, "task": self.task, "n_classes": self.n_classes,
                 "n_features": int(np.prod(self.input_shape)), "input_shape": self.input_shape, "image": self.image,
-                "classes": self.classes, "fingerprint": self.fingerprint}
+                "classes": self.classes, "fingerprint": self.fingerprint,
+                "target_scale": list(self.target_scale) if self.target_scale else None}
 
     def search_payload(self) -> dict[str, Any]:
         """What workers get during the search: train, early-stopping and validation. Never test."""
@@ -84,9 +109,13 @@ class Dataset:
 
     def final_payload(self) -> dict[str, Any]:
         """For train-best: train on train + early-stopping rows, stop on validation, score test."""
+        y_es = self.y_val  # early stopping on validation, in the units the network learns
+        if self.target_scale is not None:
+            y_es = ((self.y_val - self.target_scale[0]) / self.target_scale[1]).astype(np.float32)
         return {**self._base(), "x_train": np.concatenate([self.x_train, self.x_es]),
-                "y_train": np.concatenate([self.y_train, self.y_es]), "x_es": self.x_val, "y_es": self.y_val,
-                "x_val": self.x_val, "y_val": self.y_val, "x_test": self.x_test, "y_test": self.y_test}
+                "y_train": np.concatenate([self.y_train, self.y_es]), "x_es": self.x_val, "y_es": y_es,
+                "x_val": self.x_val, "y_val": self.y_val, "x_test": self.x_test, "y_test": self.y_test,
+                "preprocess": self.preprocess(), "raw_val": self.raw_val, "raw_test": self.raw_test}
 
 
 def content_hash(*parts: Any) -> str:
@@ -114,12 +143,22 @@ def _path(spec: dict[str, Any], base_dir: Path, what: str) -> Path:
     return p
 
 
-def _read_csv(p: Path, target: str | int | None, header: bool = True) -> tuple[np.ndarray, np.ndarray, str]:
-    """(features, targets, the target column's name) of a CSV file. ``header``: the first line names the
-    columns (else they are named by index: 0, 1, ...); ``target``: a column name or index (0-based),
-    by default the last column. A UTF-8 byte-order mark is not part of the first column's name."""
+def _read_csv(p: Path, target: str | int | None, header: bool = True, delimiter: str | None = None,
+              categorical: list[Any] | None = None) -> tuple[np.ndarray, np.ndarray, str, list[str]]:
+    """(features, targets, the target column's name, the feature columns' names) of a CSV file.
+
+    ``header``: the first line names the columns (else they are named by index: 0, 1, ...);
+    ``target``: a column name or index (0-based), by default the last column; ``delimiter``: one
+    character, else sniffed from the file's start (comma, semicolon, tab or bar). Quoted fields may
+    hold the delimiter. A UTF-8 byte-order mark is not part of the first column's name. A feature
+    column whose every cell is a number is numeric; any other is categorical (its text is its
+    value), and the features are then an object array; a column of numbers with some text is an
+    error, unless ``categorical`` names it (its values are then categories, numbers included)."""
     with p.open(newline="", encoding="utf-8-sig") as f:
-        rows = list(csv.reader(f))
+        sample = f.read(65536)
+        f.seek(0)
+        rows = list(csv.reader(f, delimiter=delimiter or sniff_delimiter(sample)))
+    rows = [r for r in rows if r]  # a blank line (often the last) is no row
     first = 2 if header else 1  # the line number of the first data row
     if len(rows) < first:
         raise DataError(f"{p}: needs a header line and at least one row" if header else f"{p}: has no rows")
@@ -140,35 +179,63 @@ def _read_csv(p: Path, target: str | int | None, header: bool = True) -> tuple[n
     if target not in names:
         raise DataError(f"{p}:1: no target column '{target}' (columns: {', '.join(names)})")
     ti = names.index(target)
-    x = np.empty((len(rows), len(names) - 1), dtype=np.float64)
+    features = [c for c in range(len(names)) if c != ti]
+    cells: list[list[str]] = []
     y: list[str] = []
     for r, row in enumerate(rows):
         line = r + first
         if len(row) != len(names):
             raise DataError(f"{p}:{line}: {len(row)} fields, " + (f"the header has {len(names)}" if header else
                                                                  f"the first line has {len(names)}"))
-        j = 0
-        for c, cell in enumerate(row):
-            if c == ti:
-                if cell.strip() == "":
-                    raise DataError(f"{p}:{line}: empty target '{target}'")
-                y.append(cell.strip())
-                continue
-            if cell.strip() == "":
+        if row[ti].strip() == "":
+            raise DataError(f"{p}:{line}: empty target '{target}'")
+        y.append(row[ti].strip())
+        values = [row[c].strip() for c in features]
+        for c, v in zip(features, values, strict=True):
+            if v == "":
                 raise DataError(f"{p}:{line}: column '{names[c]}' is missing (empty cell)")
-            try:
-                v = float(cell)
-            except ValueError:
-                raise DataError(f"{p}:{line}: column '{names[c]}' is not numeric ({cell!r})") from None
-            if math.isnan(v):
-                raise DataError(f"{p}:{line}: column '{names[c]}' is missing (NaN)")
-            x[r, j] = v
-            j += 1
+        cells.append(values)
+    kinds = table.kinds_of(cells, len(features))
+    forced = [str(c) for c in categorical or []]
+    for name in forced:
+        if name not in names or name == target:
+            raise DataError(f"{p}:1: 'categorical' names '{name}', which is not a feature column "
+                            f"(columns: {', '.join(names[c] for c in features)})")
+    for j, c in enumerate(features):
+        if names[c] in forced:
+            kinds[j] = table.CATEGORICAL
+        elif kinds[j] == table.CATEGORICAL:
+            numbers = [r for r, row in enumerate(cells) if table.is_number(row[j])]
+            if numbers:  # a column of numbers with some text: a typo or a missing-value marker
+                bad = next(r for r, row in enumerate(cells) if not table.is_number(row[j]))
+                raise DataError(f"{p}:{bad + first}: column '{names[c]}' is not numeric ({cells[bad][j]!r}) but "
+                                f"{len(numbers)} of its {len(cells)} cells are numbers; fix the cell, or list the "
+                                "column under data.categorical to treat its values as categories")
+    for j, kind in enumerate(kinds):
+        if kind == table.NUMERIC:
+            for r, row in enumerate(cells):
+                if math.isnan(float(row[j])):
+                    raise DataError(f"{p}:{r + first}: column '{names[features[j]]}' is missing (NaN)")
+    if all(k == table.NUMERIC for k in kinds):
+        x = np.array([[float(v) for v in row] for row in cells], dtype=np.float64).reshape(len(cells), len(features))
+    else:
+        x = np.empty((len(cells), len(features)), dtype=object)
+        for r, row in enumerate(cells):
+            x[r] = [float(v) if k == table.NUMERIC else str(v) for v, k in zip(row, kinds, strict=True)]
     where = f"{p}: target column '{target}'"
+    feature_names = [names[c] for c in features]
     try:
-        return x, np.array([float(v) for v in y]), where
+        return x, np.array([float(v) for v in y]), where, feature_names
     except ValueError:
-        return x, np.array(y), where
+        return x, np.array(y), where, feature_names
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The delimiter of a CSV file from its first lines: comma, semicolon, tab or bar (comma if unsure)."""
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
 
 
 def _is_number(text: str) -> bool:
@@ -196,15 +263,21 @@ def _fashion(spec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     return xtr, ytr.astype(int), xte, yte
 
 
-def _raw(spec: dict[str, Any], base_dir: Path, seed: int) -> tuple[np.ndarray, np.ndarray, Any, str]:
-    """(x, y, official test split or None, what the targets are called in an error message)."""
+def _raw(spec: dict[str, Any], base_dir: Path, seed: int,
+         names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, Any, str]:
+    """(x, y, official test split or None, what the targets are called in an error message); the
+    feature columns' names, where the source has them, are put in ``names``."""
     src = spec["source"]
+    names = names if names is not None else []
     if src in SKLEARN:
         import sklearn.datasets
 
-        x, y = getattr(sklearn.datasets, SKLEARN[src])(return_X_y=True)
+        bunch = getattr(sklearn.datasets, SKLEARN[src])()
+        x, y = bunch.data, bunch.target
         if src == "digits":  # 8x8 images of 0..16 grey levels, flattened by scikit-learn
             x = x.reshape(len(x), 8, 8)
+        else:
+            names.extend(str(n) for n in bunch.feature_names)
         return x, y, None, f"data {src}: the target"
     if src == "synthetic":
         import sklearn.datasets
@@ -220,7 +293,9 @@ def _raw(spec: dict[str, Any], base_dir: Path, seed: int) -> tuple[np.ndarray, n
                                                     n_classes=k, random_state=seed)
         return x, y, None, f"data {src}: the target"
     if src == "csv":
-        x, y, where = _read_csv(_path(spec, base_dir, "a CSV file"), spec.get("target"), spec.get("header", True))
+        x, y, where, columns = _read_csv(_path(spec, base_dir, "a CSV file"), spec.get("target"),
+                                         spec.get("header", True), spec.get("delimiter"), spec.get("categorical"))
+        names.extend(columns)
         return x, y, None, where
     if src == "npz":
         p = _path(spec, base_dir, "an .npz file")
@@ -261,6 +336,10 @@ def _check(x: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
     elif x.ndim > 4:
         raise DataError(f"data {name}: features have {x.ndim} dimensions; natsel takes rows (2), grey images "
                         "(3: n, height, width) or images with channels (4: n, height, width, channels)")
+    if x.dtype == object and x.ndim == 2:  # a table with categorical columns (a CSV's text)
+        if len(x) != len(y):
+            raise DataError(f"data {name}: {len(x)} feature rows but {len(y)} targets")
+        return x
     if not np.issubdtype(x.dtype, np.number):
         raise DataError(f"data {name}: features must be numeric, got dtype {x.dtype}")
     if len(x) != len(y):
@@ -332,8 +411,10 @@ def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".", seed: int = 0
     beyond the limit join the training rows."""
     base = Path(base_dir)
     name = str(spec.get("source"))
-    x, y, official_test, target = _raw(spec, base, seed)
+    names: list[str] = []
+    x, y, official_test, target = _raw(spec, base, seed, names)
     x, y = np.asarray(x), np.asarray(y)
+    raw_shape = tuple(int(d) for d in x.shape[1:])
     extra: tuple[np.ndarray, np.ndarray] | None = None
     limit = spec.get("limit")
     if limit and int(limit) < len(x):  # the first rows only (a source's own test set is kept whole)
@@ -358,6 +439,7 @@ def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".", seed: int = 0
     if task == "regression":
         yy = y.astype(np.float32)
         strat = None
+        scale_target = bool(spec.get("scale_target", True))
     else:
         classes = sorted(np.unique(y).tolist())
         if task == "binary" and len(classes) != 2:
@@ -379,6 +461,7 @@ def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".", seed: int = 0
         raise DataError(f"data {name}: test examples have shape {x_test.shape[1:]}, training ones {x.shape[1:]}")
     scale: float | None = None
     parts: tuple[Any, ...] = ()
+    columns: list[table.Column] = []
     if x.ndim == 4:  # images: every pixel divided by one number, the shape kept
         scale = pixel_scale(x[train_idx], name)
 
@@ -386,17 +469,28 @@ def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".", seed: int = 0
             return (a / np.float32(scale)).astype(np.float32)
 
         parts = ("pixels", scale)  # the same pixels scaled otherwise are other inputs: another hash
-    else:
-        mean = x[train_idx].mean(axis=0)
-        std = x[train_idx].std(axis=0)
-        std[std == 0] = 1.0
+    else:  # a table: numeric columns standardised, categorical ones one-hot (table.py)
+        if len(names) != x.shape[1]:
+            names = [f"x{j}" for j in range(x.shape[1])]
+        kinds = [table.CATEGORICAL if x.dtype == object and isinstance(x[0, j], str) else table.NUMERIC
+                 for j in range(x.shape[1])]
+        columns = table.fit(names, kinds, x[train_idx])
 
         def z(a: np.ndarray) -> np.ndarray:
-            return ((a - mean) / std).astype(np.float32)
+            return table.encode(columns, a)
 
+    target_scale: tuple[float, float] | None = None
+    if task == "regression" and scale_target:  # networks learn the standardised target; scores stay in its units
+        t = yy[train_idx].astype(np.float64)
+        target_scale = (float(t.mean()), float(t.std()) or 1.0)
+        parts = (*parts, "target scaled")  # other training targets: other evaluations
     source = content_hash(task, classes, np.asarray(x), np.asarray(y), train_idx, es_idx, val_idx,
                           x_test, np.asarray(y_test), *parts)
-    x_train, y_train = z(x[train_idx]), yy[train_idx]
+
+    def learned(t: np.ndarray) -> np.ndarray:  # the target as networks learn it
+        return t if target_scale is None else ((t - target_scale[0]) / target_scale[1]).astype(np.float32)
+
+    x_train, y_train = z(x[train_idx]), learned(yy[train_idx])
     if extra is not None and len(extra[0]):
         ex, ey = extra
         if classes:
@@ -405,9 +499,25 @@ def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".", seed: int = 0
                 raise DataError(f"data {name}: rows beyond the limit have classes the search never saw: {unknown[:5]}")
             ey = np.array([classes.index(v) for v in ey.tolist()], dtype=np.int64)
         else:
-            ey = ey.astype(np.float32)
+            ey = learned(ey.astype(np.float32))
         x_train, y_train = np.concatenate([x_train, z(ex)]), np.concatenate([y_train, ey])
+    raw_test = np.asarray(official_test[0]) if official_test is not None else np.asarray(_raw_rows(x, test_idx))
     return Dataset(name=name, task=task, n_classes=len(classes), classes=classes,
-                   x_train=x_train, y_train=y_train, x_es=z(x[es_idx]), y_es=yy[es_idx],
+                   x_train=x_train, y_train=y_train, x_es=z(x[es_idx]), y_es=learned(yy[es_idx]),
                    x_val=z(x[val_idx]), y_val=yy[val_idx], x_test=z(x_test),
-                   y_test=np.asarray(y_test), source_hash=source, pixel_scale=scale)
+                   y_test=np.asarray(y_test), source_hash=source, pixel_scale=scale, columns=columns,
+                   raw_shape=raw_shape, target_name=target_label(target), target_scale=target_scale,
+                   raw_val=_raw_rows(x, val_idx, raw_shape), raw_test=raw_test.reshape(len(raw_test), *raw_shape))
+
+
+def _raw_rows(x: np.ndarray, idx: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Rows of ``x`` as the source gave them (images without the channel axis natsel added)."""
+    rows = x[idx]
+    return rows.reshape(len(rows), *shape) if shape is not None else rows
+
+
+def target_label(where: str) -> str:
+    """The target's name from how error messages call it ("...: target column 'price'" -> price)."""
+    if "target column '" in where:
+        return where.rsplit("target column '", 1)[1].rstrip("'")
+    return "target"

@@ -59,4 +59,6 @@ def regression_scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     t = np.asarray(y, dtype=np.float64).ravel()
     q = np.asarray(pred, dtype=np.float64).ravel()
     mse = float(mean_squared_error(t, q))
-    return {"loss": mse, "mse": mse, "mae": float(mean_absolute_error(t, q))}
+    spread = float(np.sum((t - t.mean()) ** 2))
+    r2 = 1.0 - float(np.sum((t - q) ** 2)) / spread if spread > 0 else float("nan")
+    return {"loss": mse, "mse": mse, "mae": float(mean_absolute_error(t, q)), "r2": r2}

@@ -48,8 +48,8 @@ CONV_DEFAULTS: dict[str, Any] = {"filters": 32, "kernel": 3, "conv_activation": 
                                  "pooling": "max", "conv_dropout": 0.0, "head": "flatten"}
 DATA_SOURCES = {"iris", "wine", "breast_cancer", "digits", "diabetes", "synthetic", "csv", "npz", "python",
                 "fashion_mnist"}
-DATA_KEYS = {"source", "path", "target", "header", "function", "validation", "test", "early_stopping", "kind",
-             "n_samples", "n_features", "n_classes", "noise", "limit", "x", "y"}
+DATA_KEYS = {"source", "path", "target", "header", "delimiter", "function", "validation", "test", "early_stopping",
+             "kind", "n_samples", "n_features", "n_classes", "noise", "limit", "x", "y", "scale_target", "categorical"}
 
 #: Defaults for genes a search space leaves out.
 DEFAULT_GENOME: dict[str, Any] = {
@@ -132,6 +132,20 @@ def validate_keras_config(cfg: Config, v: _V) -> None:
             raise v.err(("data", "header"), f"'header' must be true or false, got {data['header']!r}")
         if data["source"] != "csv":
             raise v.err(("data", "header"), f"'header' applies to source 'csv' only, not '{data['source']}'")
+    if "delimiter" in data:  # csv: one character; sniffed from the file when absent
+        d = data["delimiter"]
+        if not (isinstance(d, str) and len(d) == 1 and d not in "\"\r\n"):
+            raise v.err(("data", "delimiter"), f"'delimiter' must be one character such as ';' or '\\t', got {d!r}")
+        if data["source"] != "csv":
+            raise v.err(("data", "delimiter"), f"'delimiter' applies to source 'csv' only, not '{data['source']}'")
+    if "categorical" in data:  # csv: feature columns whose values are categories even where they are numbers
+        cats = data["categorical"]
+        if not isinstance(cats, list) or not all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in cats):
+            raise v.err(("data", "categorical"), f"'categorical' must be a list of column names, got {cats!r}")
+        if data["source"] != "csv":
+            raise v.err(("data", "categorical"), f"'categorical' applies to source 'csv' only, not '{data['source']}'")
+    if "scale_target" in data and not isinstance(data["scale_target"], bool):
+        raise v.err(("data", "scale_target"), f"'scale_target' must be true or false, got {data['scale_target']!r}")
     if "target" in data:  # csv: a column name, or a column index (0 is the first column)
         t = data["target"]
         if isinstance(t, bool) or not (isinstance(t, str) and t or isinstance(t, int) and t >= 0):
