@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,17 @@ def train_best(
     out: str | Path | None = None,
     progress: bool = True,
     all_rows: bool = False,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Train the fittest genome of ``run_dir`` (or trial ``trial``) and save it.
 
     Writes ``best_model.keras``, ``train_best.json`` and ``plots/learning_curve.png`` under
     ``out`` (default: the run folder) and returns what ``train_best.json`` holds. ``all_rows``:
     a search run on a ``limit``-ed subset trains its best genome on every training row (the
-    validation and test rows stay the search's own).
+    validation and test rows stay the search's own). The model takes raw data and answers in the
+    data's terms (:mod:`natsel.objectives.keras.export`); ``labels.json`` beside it names its
+    classes and input columns. A folder that already holds a model is refused unless ``force``;
+    an interrupted train-best leaves the folder as it was.
 
     >>> info = natsel.train_best("runs/quickstart-20261123-150000")  # doctest: +SKIP
     >>> info["test"]["accuracy"]  # doctest: +SKIP
@@ -61,20 +66,29 @@ def train_best(
     out_dir = Path(out) if out is not None else run.path
     if out_dir.exists() and not out_dir.is_dir():
         raise NatselError(f"--out {out_dir} is a file, not a folder")
+    if (out_dir / "best_model.keras").exists() and not force:
+        raise NatselError(f"{out_dir / 'best_model.keras'} exists (an earlier train-best): --out DIR keeps both, "
+                          "--force replaces it")
     seed = cfg.seed if seed is None else seed
     training = {"max_epochs": epochs, "patience": patience, "max_training_time": max_time,
                 "steps_per_execution": cfg.training.steps_per_execution}
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp_model = out_dir / f".best_model.{os.getpid()}.keras"
-    init = {"genome": cfg.space.trial_genome(chosen["genome"]), "training": training, "seed": seed, "model_path": str(tmp_model), "threads": cfg.threads or None,
-            "swarm": cfg.swarm}
+    init = {"genome": cfg.space.trial_genome(chosen["genome"]), "training": training, "seed": seed,
+            "model_path": str(tmp_model), "threads": cfg.threads or None, "swarm": cfg.swarm}
     try:
         info = _run_worker(init, payload, epochs, progress)
-        model_path = out_dir / "best_model.keras"
-        os.replace(tmp_model, model_path)
-    finally:
+    except BaseException:  # Ctrl-C or a failure: nothing half-written, no empty folder of ours left
         tmp_model.unlink(missing_ok=True)
-    result = {"run": str(run.path), "trial": chosen["id"], "genome": chosen["genome"],
+        if created:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    model_path = out_dir / "best_model.keras"
+    labels = model_labels(payload["preprocess"], cfg.metric, cfg.data or {})
+    atomic_write_bytes(out_dir / "labels.json", json.dumps(labels, indent=2).encode())
+    os.replace(tmp_model, model_path)
+    result = {"run": str(run.path), "trial": chosen["id"], "genome": chosen["genome"], "labels": labels,
               "search_fitness": chosen["fitness"], "metric": cfg.metric, "seed": seed,
               "train_rows": int(len(payload["x_train"])), "epochs": info["epochs"],
               "timed_out": info["timed_out"], "validation": info["validation"], "test": info["test"],
@@ -88,6 +102,32 @@ def train_best(
                        render(fig_learning_curve(info["history"], f"trial {chosen['id']}: learning curve",
                                                   result["history_axis"])))
     return result
+
+
+def model_labels(preprocess: dict[str, Any], metric: str, data: dict[str, Any]) -> dict[str, Any]:
+    """What ``labels.json`` says of the saved model: its input (the columns in order, with their kinds
+    and vocabularies, or the images' shape) and its output (the classes in order, or the target)."""
+    from natsel._version import __version__
+
+    target = preprocess["target"]
+    out: dict[str, Any] = {"natsel_version": __version__, "task": target["task"], "target": target["name"],
+                           "metric": metric}
+    if target["task"] == "regression":
+        out["output"] = f"the value of '{target['name']}', in its own units"
+    else:
+        out["classes"] = list(target["classes"])
+        out["output"] = ("P(" + repr(target["classes"][1]) + "), one column" if target["task"] == "binary"
+                         else "one probability per class, in the order of 'classes'")
+    if preprocess["kind"] == "image":
+        out.update(input="images", shape=list(preprocess["raw_shape"]), pixel_scale=preprocess["pixel_scale"])
+    else:
+        columns = preprocess["columns"]
+        text = any(c["kind"] != "numeric" for c in columns)
+        out["input"] = "columns" if text else "rows"
+        out["columns"] = [{k: v for k, v in c.items() if k in ("name", "kind", "vocabulary")} for c in columns]
+        if data.get("source") == "csv":  # natsel predict reads new files the way data: read this one
+            out.update(header=bool(data.get("header", True)), delimiter=data.get("delimiter"))
+    return out
 
 
 def _choose(run: Run, trial: int | None) -> dict[str, Any]:

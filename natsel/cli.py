@@ -383,17 +383,18 @@ def plot(run_dir: Path, out: Path | None, fmt: str) -> None:
 @click.option("--all-rows", is_flag=True,
               help="Train on every training row, also those the data's 'limit' kept from the search "
                    "(validation and test rows stay the search's).")
+@click.option("--force", is_flag=True, help="Replace a model an earlier train-best saved in the output folder.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @_friendly
 def train_best(run_dir: Path, trial: int | None, epochs: int, patience: int, max_time: float, seed: int | None,
-               out: Path | None, all_rows: bool, quiet: bool) -> None:
+               out: Path | None, all_rows: bool, force: bool, quiet: bool) -> None:
     """Train the fittest genome of RUN_DIR fully; save the model and report validation and test scores."""
     from natsel._train_best import TrainingError
     from natsel._train_best import train_best as run_train_best
 
     try:
         info = run_train_best(run_dir, trial=trial, epochs=epochs, patience=patience, max_time=max_time, seed=seed,
-                              out=out, progress=not quiet, all_rows=all_rows)
+                              out=out, progress=not quiet, all_rows=all_rows, force=force)
     except TrainingError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -404,8 +405,53 @@ def train_best(run_dir: Path, trial: int | None, epochs: int, patience: int, max
     steps = (f"{info['swarm_iterations']} swarm iterations" if info.get("swarm_iterations")
              else f"{info['epochs']} epochs")
     click.echo(f"trial {info['trial']}: {steps} on {info['train_rows']} training rows in {info['seconds']:.1f}s")
-    click.echo(f"validation {metric} {info['validation'][metric]:.4f}   test {metric} {info['test'][metric]:.4f}")
-    click.echo(f"model: {info['model']}")
+    shown = [metric] + [m for m in ("mae", "r2") if m in info["test"] and m != metric]
+    for split in ("validation", "test"):
+        click.echo(f"{split:<10} " + "   ".join(f"{m} {info[split][m]:.4g}" for m in shown))
+    click.echo(f"model: {info['model']} (takes raw data; classes and columns in labels.json; "
+               f"natsel predict {run_dir} DATA)")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV file to write (default: standard output).")
+@click.option("--proba", is_flag=True, help="Add a p(<class>) column per class.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8192, show_default=True,
+              help="Rows read and predicted at a time (memory stays bounded by it).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@_friendly
+def predict(run_dir: Path, data: Path, out: Path | None, proba: bool, batch_size: int, quiet: bool) -> None:
+    """Predict DATA (a CSV with the columns trained on, or an .npz with array x) with the model
+    `natsel train-best` saved in RUN_DIR (or its --out folder); answers in the data's own labels."""
+    import tempfile
+
+    from natsel._predict import predict_file
+
+    if out is None:
+        info = predict_file(run_dir, data, sys.stdout, proba=proba, batch=batch_size, progress=not quiet)
+    else:  # written beside, then renamed: an interrupted predict leaves no half file
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=out.parent, prefix=f".{out.name}.", suffix=".tmp", delete=False,
+                                         newline="", encoding="utf-8") as f:
+            tmp = Path(f.name)
+            try:
+                info = predict_file(run_dir, data, f, proba=proba, batch=batch_size, progress=not quiet)
+            except BaseException:
+                f.close()
+                tmp.unlink(missing_ok=True)
+                raise
+        tmp.replace(out)
+    for column, n in info["unknown"].items():
+        click.echo(f"note: {n} value(s) of column '{column}' were not in its training values (read as unknown)",
+                   err=True)
+    if "accuracy" in info or "mae" in info:
+        what = f"accuracy {info['accuracy']:.4f}" if "accuracy" in info else f"mae {info['mae']:.4g}"
+        click.echo(f"{info['rows']} rows predicted; against the file's own '{info['target']}' column: {what}",
+                   err=True)
+    elif out is not None:
+        click.echo(f"{info['rows']} rows predicted: {out}", err=True)
 
 
 class _OneLineUsage(click.Command):

@@ -80,7 +80,9 @@ def test_only_the_keras_worker_side_imports_tensorflow():
             if any(n.split(".")[0] in ("tensorflow", "keras") for n in names):
                 heavy.add(m)
     # natsel.examples.models is a user's ``model:`` builder (Keras imported inside it): only workers import it
-    assert heavy == {"natsel.objectives.keras.train", "natsel.objectives.keras.swarm", "natsel.examples.models"}
+    # natsel.objectives.keras.export runs a shipped model (train-best's worker, and predict once asked to)
+    assert heavy == {"natsel.objectives.keras.train", "natsel.objectives.keras.swarm", "natsel.examples.models",
+                     "natsel.objectives.keras.export"}
 
 
 def test_the_cli_and_the_library_api_do_not_import_tensorflow():

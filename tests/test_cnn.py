@@ -207,7 +207,8 @@ def _reload_and_score(run_dir, data_spec, base_dir=None) -> float:
 
     ds = load_dataset(data_spec, base_dir or ".", seed=0)
     model = keras.models.load_model(run_dir / "best_model.keras")  # plain layers: no natsel needed
-    return float((model.predict(ds.x_test, verbose=0).argmax(1) == ds.y_test).mean())
+    # the saved model takes the raw images (issue 26): its own Rescaling does natsel's pixel scaling
+    return float((model.predict(ds.raw_test, verbose=0).argmax(1) == ds.y_test).mean())
 
 
 @pytest.mark.keras
@@ -241,7 +242,13 @@ def test_tiny_conv_search_on_digits_with_two_workers_then_train_best_reloads(wri
     import keras
 
     model = keras.models.load_model(run_dir / "best_model.keras")
-    assert any(isinstance(layer, keras.layers.Conv2D) for layer in model.layers)
+
+    def layers(m):  # the trained network is nested in the shipped model, behind its preprocessing
+        for layer in m.layers:
+            yield layer
+            yield from layers(layer) if hasattr(layer, "layers") else ()
+
+    assert any(isinstance(layer, keras.layers.Conv2D) for layer in layers(model))
     assert _reload_and_score(run_dir, {"source": "digits"}) == pytest.approx(info["test"]["accuracy"], abs=1e-6)
     shown = CliRunner().invoke(main, ["show", str(run_dir), "--json"])
     assert shown.exit_code == 0 and json.loads(shown.output)[0]["genome"]["conv_blocks"] in (1, 2)

@@ -92,5 +92,5 @@ def test_train_best_on_digits_saves_a_model_that_loads_and_predicts(write_config
 
     model = keras.models.load_model(tmp_path / "run" / "best_model.keras")
     ds = load_dataset({"source": "digits"}, seed=0)
-    acc = float((model.predict(ds.x_test, verbose=0).argmax(1) == ds.y_test).mean())
+    acc = float((model.predict(ds.raw_test, verbose=0).argmax(1) == ds.y_test).mean())  # raw digits, 0..16
     assert acc == pytest.approx(info["test"]["accuracy"], abs=1e-6)  # the saved model is the one scored

@@ -405,13 +405,18 @@ def diverged_message(history: dict[str, list[float]], axis: str = "epoch") -> st
     return "the network diverged: its outputs are not finite (lower the learning rate)"
 
 
-def score(model: Any, x: np.ndarray, y: np.ndarray, task: str, n_classes: int) -> dict[str, float]:
+def score(model: Any, x: np.ndarray, y: np.ndarray, task: str, n_classes: int,
+          target_scale: Any = None) -> dict[str, float]:
     """The metrics of ``model`` on ``(x, y)``; :class:`Diverged` when its outputs are not finite (the
-    metrics would fail on them with scikit-learn's "Input contains NaN")."""
+    metrics would fail on them with scikit-learn's "Input contains NaN"). ``target_scale``: (mean,
+    deviation) of a regression target the network learned standardised; ``y`` and the metrics are
+    in the target's own units."""
     pred = predict(model, x)
     if not np.all(np.isfinite(pred)):
         raise Diverged("the network's outputs are not finite (training diverged)")
     if task == "regression":
+        if target_scale:
+            pred = pred.astype(np.float64) * float(target_scale[1]) + float(target_scale[0])
         return regression_scores(y, pred)
     return classification_scores(y, pred, n_classes)
 
@@ -534,7 +539,8 @@ def _pruner(keras: Any, data: dict[str, Any], metric: str, maximize: bool, thres
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             try:
-                value = score(self.model, data["x_val"], data["y_val"], data["task"], data["n_classes"])[metric]
+                value = score(self.model, data["x_val"], data["y_val"], data["task"], data["n_classes"],
+                              data.get("target_scale"))[metric]
             except Diverged:
                 self.diverged = True
                 self.model.stop_training = True
@@ -576,7 +582,8 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
                                 swarm=spec.get("swarm"), builder=builder, resume=resume, checkpoint=task.checkpoint)
             if pruner is not None and pruner.diverged:
                 raise Diverged
-            scores = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])
+            scores = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"],
+                           data.get("target_scale"))
         except Diverged:  # say so, and from which epoch, rather than what the metrics make of NaN
             return Result(task.trial_id, "failed", None, {"epochs": info["epochs"]}, time.perf_counter() - start,
                           diverged_message(info["history"], info.get("cost_axis", "epoch")), wall,
@@ -631,16 +638,20 @@ def train_fully(init: dict[str, Any], on_epoch: Any) -> dict[str, Any]:
     model, info = train(init["genome"], data, init["training"], init["seed"], on_epoch=Progress(),
                         swarm=init.get("swarm"), builder=builder)
     try:
-        val = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"])
-        test = score(model, data["x_test"], data["y_test"], data["task"], data["n_classes"])
+        score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"], data.get("target_scale"))
     except Diverged:
         raise Diverged(diverged_message(info["history"], info.get("cost_axis", "epoch"))) from None
+    from natsel.objectives.keras.export import raw_scores, shipped_model
     from natsel.objectives.keras.swarm import AdaSwarmModel
 
-    if not isinstance(model, AdaSwarmModel):  # natsel's functional model, or a builder's
-        model.save(init["model_path"])  # with its optimizer state: training can go on after loading
-    else:  # AdaSwarm: save a plain functional model with the same layers, so it loads without natsel
-        keras.Model(model.inputs, model.outputs).save(init["model_path"])
+    # AdaSwarm: a plain functional model with the same layers, so the saved model loads without natsel
+    net = keras.Model(model.inputs, model.outputs) if isinstance(model, AdaSwarmModel) else model
+    pre = data["preprocess"]
+    shipped = shipped_model(keras, net, pre)  # raw inputs in, the target's own terms out
+    # the scores reported are the shipped model's own, on the raw validation and test rows
+    val = raw_scores(shipped, data["raw_val"], data["y_val"], pre, data["n_classes"])
+    test = raw_scores(shipped, data["raw_test"], data["y_test"], pre, data["n_classes"])
+    shipped.save(init["model_path"])
     hist = info["history"]
     if "es_loss" in hist:  # trained by gradients: a loss per epoch on train and on the stopping split
         history, axis = {"train loss": hist["loss"], "validation loss": hist["es_loss"]}, "epoch"
