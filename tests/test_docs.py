@@ -36,3 +36,14 @@ def test_config_schema_example_is_valid_with_either_objective(tmp_path, keep, tl
                                "neurons2", "dropout0", "dropout1", "dropout2"]
     assert (cfg.data is not None) == (keep == "data")
 
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))
+def test_every_bundled_config_loads(config):
+    """The configs the README and docs point at are valid (and configs/wine.yaml's CSV reads)."""
+    cfg = load_config(ROOT / "configs" / config)
+    if cfg.data and cfg.data.get("source") == "csv":
+        from natsel.objectives.keras.data import load_dataset
+
+        ds = load_dataset(cfg.data, cfg.base_dir, cfg.seed)
+        assert ds.classes == ["barbera", "barolo", "grignolino"] and len(ds.columns) == 13
