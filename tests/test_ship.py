@@ -215,3 +215,24 @@ def test_train_best_keeps_what_it_made(wine_run):
     assert res.exit_code == 2 and "exists (an earlier train-best): --out DIR keeps both, --force replaces it" in \
         res.stderr
     assert (wine_run / "best_model.keras").read_bytes() == before
+
+
+def test_an_interrupted_train_best_leaves_no_output_folder(wine_run, tmp_path):
+    """Issue 26 item 6: Ctrl-C during train-best into a new --out folder leaves no empty or half-written folder."""
+    import os
+    import signal
+
+    out = tmp_path / "second"
+    proc = subprocess.Popen([sys.executable, "-m", "natsel", "train-best", str(wine_run), "--out", str(out),
+                             "--epochs", "5000", "--patience", "0"], stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    seen = b""
+    while b"train-best:" not in seen or b" 0/5000" in seen.rsplit(b"\r", 1)[-1]:  # wait for an epoch
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        assert chunk, seen.decode(errors="replace")[-2000:]
+        seen += chunk
+    assert out.is_dir()  # training has started in it
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode(errors="replace")[-2000:]
+    assert not out.exists()
