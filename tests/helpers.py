@@ -85,6 +85,13 @@ def budgeted_mixed(genome: dict, budget: float) -> float:
     """``mixed`` seen through a budget: a low budget sees a blurred landscape (a bias that shrinks
     as the budget grows, as a network trained for fewer epochs looks). Logs '<key> <budget>';
     kills its own process (kill -9) after NATSEL_TEST_KILL_AFTER calls."""
+    _budgeted_call(genome, budget)
+    return mixed(genome) - 1.0 / budget - 0.01 * (len(genome["activation"]) % 3) / budget
+
+
+def _budgeted_call(genome: dict, budget: float) -> None:
+    """Records a call of a budgeted fitness: in CALLS, as '<key>|<budget>' in NATSEL_TEST_LOG; kills its
+    own process (kill -9) after NATSEL_TEST_KILL_AFTER calls."""
     from natsel import genome_key
 
     CALLS.append(dict(genome))
@@ -95,7 +102,6 @@ def budgeted_mixed(genome: dict, budget: float) -> float:
     limit = os.environ.get("NATSEL_TEST_KILL_AFTER")
     if limit and len(CALLS) >= int(limit):
         os.kill(os.getpid(), signal.SIGKILL)
-    return mixed(genome) - 1.0 / budget - 0.01 * (len(genome["activation"]) % 3) / budget
 
 
 def settling(genome: dict, budget: float) -> dict:
@@ -166,13 +172,6 @@ def served(genome: dict, budget: float, seed: int) -> float:
 
     from natsel import genome_key
 
-    CALLS.append(dict(genome))
-    path = os.environ.get("NATSEL_TEST_LOG")
-    if path:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(f"{genome_key(genome)}|{budget:g}\n")
-    limit = os.environ.get("NATSEL_TEST_KILL_AFTER")
-    if limit and len(CALLS) >= int(limit):
-        os.kill(os.getpid(), signal.SIGKILL)
+    _budgeted_call(genome, budget)
     base = (zlib.crc32(genome_key(genome).encode()) % 1000) / 1000
     return base - 1.0 / budget + 0.01 * float(np.random.rand()) + (seed % 7) / 1000

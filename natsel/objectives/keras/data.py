@@ -164,7 +164,7 @@ def _read_csv(p: Path, target: str | int | None, header: bool = True, delimiter:
         raise DataError(f"{p}: needs a header line and at least one row" if header else f"{p}: has no rows")
     if header:
         names = [h.strip() for h in rows[0]]
-        if names and all(_is_number(h) for h in names):
+        if names and all(table.is_number(h) for h in names):
             print(f"warning: {p}:1: the header line is all numbers ({', '.join(names[:4])}"
                   f"{', ...' if len(names) > 4 else ''}): it looks like a row of data, and it is read as column "
                   "names; if the file has no header line, set 'header: false' in 'data:'", file=sys.stderr)
@@ -236,14 +236,6 @@ def sniff_delimiter(sample: str) -> str:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
         return ","
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _fashion(spec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from natsel._errors import ConfigError
 from natsel._space import Choice, Fixed, FloatRange, Gene, IntRange, SearchSpace
+from natsel.objectives.keras.table import is_number
 
 if TYPE_CHECKING:
     from natsel._settings import Config
@@ -84,21 +85,13 @@ def _bad_value(name: str, kind: str, val: Any) -> str | None:
     lo, hi = NUMERIC.get(name) or CONV_NUMERIC.get(kind) or ((0.0, 0.99) if kind == "dropout" else (0, 1 << 20))
     if isinstance(val, bool) or not isinstance(val, (int, float)):
         what = "an integer" if kind in INTEGER or kind == "neurons" else "a number"
-        quoted = isinstance(val, str) and _is_number(val)
+        quoted = isinstance(val, str) and is_number(val)
         return f"{val!r} must be {what}" + (" (write it without quotes)" if quoted else f", not {type(val).__name__}")
     if not lo <= val <= hi:
         return f"{val!r} is outside {lo}..{hi}"
     if kind in INTEGER and not float(val).is_integer():
         return f"{val!r} is not a whole number"
     return None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def gene_where(cfg: Config, name: str) -> str:
