@@ -3,11 +3,13 @@
 The config's folder comes first on ``sys.path``, and a same-named module imported earlier from
 another folder is not reused. A reference's identity (file and source hash) scopes shared caches.
 
-What runs is what is hashed: a user's module (one outside the Python installation) is compiled
-from the bytes natsel hashes, never from a cached ``.pyc``, and a module whose file changed since
-it was loaded is loaded again before it is used, so a long-lived process (two ``natsel.evolve()``
-calls, a Dask worker) runs the file as it is now and files its scores under that file's hash.
-Only the named module's own file is hashed: a helper module it imports is not watched.
+What runs is what is hashed: a user's module (one outside the Python installation) that natsel
+imports is compiled from the bytes natsel hashes, never from a cached ``.pyc``, and when its file
+changed since natsel loaded it, it is loaded again before it is used, so a long-lived process (two
+``natsel.evolve()`` calls, a Dask worker) runs the file as it is now and files its scores under that
+file's hash. A module the user imported before natsel did is used as it is (it may have been set up
+by the user's script), identified by its file's hash. Only the named module's own file is hashed: a
+helper module it imports is not watched.
 """
 
 from __future__ import annotations
@@ -88,9 +90,12 @@ def _current(name: str) -> Any:
     if not file_name or not file_name.endswith(".py"):
         return module
     file = Path(file_name).resolve()
-    if _installed(file) or not file.is_file():
+    stamp = getattr(module, STAMP, None)
+    if stamp is None or _installed(file) or not file.is_file():
+        # imported by someone else (the user's own script, which may have set it up): used as it is,
+        # and its identity is its file's hash now (natsel cannot know what it was loaded from)
         return module
-    if getattr(module, STAMP, None) != source_hash(file.read_bytes()):
+    if stamp != source_hash(file.read_bytes()):
         return _load_fresh(name, file)
     return module
 

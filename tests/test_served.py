@@ -486,3 +486,18 @@ def test_a_steady_run_with_a_shared_cache_trains_its_whole_budget(write_config, 
     assert max(t["generation"] for t in second.trials) == 3  # the extra genomes join the last generation
     again = natsel.evolve(cfg, tmp_path / "r2", progress=False, plots=False)  # resumed: nothing more to do
     assert len(again.trials) == len(second.trials)
+
+
+def test_a_module_the_user_set_up_before_natsel_is_used_as_it_is(tmp_path, monkeypatch):
+    """Issue 24 item 2's reload applies to modules natsel loaded: a module the user's script imported
+    and configured (a global set before natsel.evolve) is not loaded again behind its back."""
+    import importlib
+
+    (tmp_path / "setup_fit.py").write_text("OFFSET = 0\n\ndef score(genome):\n    return OFFSET + genome['x']\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("setup_fit")
+    module.OFFSET = 1000
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(EDITED.format(workers=0, generations=1).replace("fit:score", "setup_fit:score"))
+    run = natsel.evolve(cfg, tmp_path / "r", progress=False, plots=False)
+    assert all(t["fitness"] >= 1000 for t in run.trials)
