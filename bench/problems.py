@@ -249,6 +249,42 @@ def multimodal(genome: Genome, seed: int | None = None) -> float:
     return 0.5 * sum(s) / len(s) + 0.5 * math.prod(s)
 
 
+# --- 7. a plateau: most of the space scores the same, plus noise --------------------------------
+
+PLATEAU_SPACE: dict[str, Any] = {
+    "max_depth": {"low": 1, "high": 30},
+    "min_samples_leaf": {"low": 1, "high": 64, "log": True},
+    "criterion": ["gini", "entropy", "log_loss"],
+    "max_features": {"low": 0.05, "high": 1.0},
+}
+#: below this depth the "tree" is too shallow to learn: the plateau
+PLATEAU_DEPTH = 27
+PLATEAU_LEVEL = 0.3
+
+
+def plateau_clean(genome: Genome) -> float:
+    """The noiseless value of :func:`plateau`."""
+    g = genome
+    if int(g["max_depth"]) < PLATEAU_DEPTH:
+        return PLATEAU_LEVEL
+    crit = {"gini": 0.8, "entropy": 1.0, "log_loss": 0.9}[g["criterion"]]
+    inner = crit * bump(math.log2(g["min_samples_leaf"]), 2.0, 1.5) * bump(g["max_features"], 0.6, 0.3)
+    return 0.5 + 0.5 * inner * bump(int(g["max_depth"]), 29, 3.0)
+
+
+def plateau(genome: Genome, seed: int | None = None) -> float:
+    """A model too shallow to learn everywhere but a small corner: ``max_depth < 27`` (26 of 30 depths,
+    about 87% of the space) scores 0.3 whatever the other genes are, plus trial noise N(0, 0.01);
+    depths 27-30 score 0.5 and more, up to 1.0 at depth 29, min_samples_leaf 4, entropy, max_features
+    0.6. A search escapes the plateau when it evaluates any genome of that corner (noiseless > 0.45).
+    Random search finds it in 1 / 0.13, about 8 trials on average; a model fitted on the plateau's
+    noise alone points nowhere."""
+    clean = plateau_clean(genome)
+    if seed is None:
+        return clean
+    return clean + 0.01 * float(np.random.default_rng(seed).normal())
+
+
 # --- registry ---------------------------------------------------------------------------------
 
 
@@ -280,6 +316,7 @@ OPTIMA: dict[str, Genome] = {
              "initializer": "he_normal", **{f"aux_c{i}": "a" for i in range(6)}, **{f"aux_i{i}": 0 for i in range(6)},
              **{f"aux_f{i}": 0.5 for i in range(6)}},
     "multimodal": {"units": 200, "layers": 7, "epochs": 37, "batch_size": 48, "heads": 11},
+    "plateau": {"max_depth": 29, "min_samples_leaf": 4, "criterion": "entropy", "max_features": 0.6},
 }
 
 PROBLEMS: dict[str, Problem] = {
@@ -291,5 +328,6 @@ PROBLEMS: dict[str, Problem] = {
         Problem("noisy", NOISY_SPACE, noisy, OPTIMA["noisy"], noisy=True),
         Problem("many", MANY_SPACE, many, OPTIMA["many"]),
         Problem("multimodal", MULTIMODAL_SPACE, multimodal, OPTIMA["multimodal"]),
+        Problem("plateau", PLATEAU_SPACE, plateau, OPTIMA["plateau"], noisy=True),
     )
 }

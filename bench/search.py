@@ -64,6 +64,7 @@ NATSEL_VARIANTS: dict[str, dict[str, Any]] = {
     "ga-p10-e25": {"strategy": "genetic", "evolution": {"population": 10, "elitism": 0.25}},
     "surrogate-none": {"strategy": {"name": "surrogate", "model": "none"}},  # ablation: children not ranked
     "surrogate-k0": {"strategy": {"name": "surrogate", "kappa": 0.0}},  # the trees' mean only, no spread bonus
+    "surrogate-nolocal": {"strategy": {"name": "surrogate", "local": 0.0}},  # ablation: no local search slots
     "surrogate-p20": {"evolution": {"population": 20}},
     "pso": {"strategy": {"name": "pso", "iterations": 30}, "evolution": {"population": 10}},
     "natsel-random": {"strategy": "random", "evolution": {"population": 10}},

@@ -258,11 +258,13 @@ class Loop:
             for g in range(start, cfg.generations):
                 store.drop_checkpoints(keep=[r["id"] for r in store.generation(g)])  # earlier generations' are done
                 if not store.generation(g):
+                    started = time.perf_counter()
                     planned = self.plan(g)
                     if planned is None:
                         status, stopped_at = "exhausted", g
                         break
-                    store.add_planned(g, planned, self.rungs[0] if self.rungs else FULL_BUDGET)
+                    store.add_planned(g, planned, self.rungs[0] if self.rungs else FULL_BUDGET,
+                                      extra={"plan_seconds": time.perf_counter() - started})
                 self.run_generation(g, best)
                 while (promoted := self.promote(g)) is not None:  # successive halving: rung after rung
                     budget, rows = promoted
@@ -291,10 +293,11 @@ class Loop:
         genomes only with one worker."""
         cfg, store = self.cfg, self.store
         if not store.generation(0):
+            started = time.perf_counter()
             planned = self.plan(0)
             if planned is None:
                 return "exhausted", 0
-            store.add_planned(0, planned)
+            store.add_planned(0, planned, extra={"plan_seconds": time.perf_counter() - started})
         first = len(store.generation(0))
         pop = cfg.ga.population
         self.rows: dict[int, TrialRow] = {r["id"]: r for r in store.trials()}  # the store, mirrored
@@ -403,6 +406,7 @@ class Loop:
         rows = sorted(self.rows.values(), key=lambda t: t["id"])
         seen = [t for t in rows if t["status"] != Status.PENDING]
         keys = {t["key"] for t in rows}
+        started = time.perf_counter()
         for attempt in range(attempts):
             ctx = PlanContext(generation=g, space=cfg.space, population=1, direction=self.direction, history=seen,
                               known=lambda k: k in keys or store.known_here(k), seed=cfg.seed,
@@ -418,6 +422,7 @@ class Loop:
                                      "unseen": [t["id"] for t in rows if t["status"] == Status.PENDING]}
             if attempt:
                 extra["attempt"] = attempt
+            extra["plan_seconds"] = time.perf_counter() - started
             store.add_planned(g, [(key, p.genome, p.origin)], FULL_BUDGET, slot, extra=extra)
             row = store.last_trial()
             assert row is not None

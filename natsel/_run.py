@@ -113,6 +113,11 @@ def compute_history(trials: Sequence[TrialRow], maximize: bool) -> list[dict[str
         counts = outcome(rows)
         trained += counts["trained"]
         finished = max((t["finished"] for t in done if t["finished"]), default=None)
+        # the strategy's seconds: a generation's rows share the seconds of the plan that made them; a
+        # steady-state trial (``seen_upto``) was planned on its own
+        planning = [(t.get("extra") or {}) for t in rows if "plan_seconds" in (t.get("extra") or {})]
+        plan_seconds = (sum(e["plan_seconds"] for e in planning if "seen_upto" in e)
+                        + max((e["plan_seconds"] for e in planning if "seen_upto" not in e), default=0.0))
         history.append({
             "generation": g,
             "best": direction.best([stats["max"], stats["min"]]),
@@ -130,6 +135,7 @@ def compute_history(trials: Sequence[TrialRow], maximize: bool) -> list[dict[str
             "best_so_far": best_so_far["fitness"] if best_so_far else None,
             "best_genome_so_far": best_so_far["genome"] if best_so_far else None,
             "elapsed": (finished - start) if finished and start else None,
+            "plan_seconds": plan_seconds if planning else None,
         })
     return history
 

@@ -311,8 +311,10 @@ def show(run_dir: Path, top: int | None, show_all: bool, wide: bool, as_json: bo
     status = run.status
     if status == "interrupted":
         status += f" (resume with: {run.resume_command})"
+    planning = [h["plan_seconds"] for h in run.history if h.get("plan_seconds") is not None]
+    plan = f"  planning={sum(planning):.2f}s (max {max(planning):.2f}s a generation)" if planning else ""
     click.echo(f"{run.path}  status={status}  generations={n_gen}  trials={len(run.trials)}  "
-               f"direction={'maximize' if run.maximize else 'minimize'}")
+               f"direction={'maximize' if run.maximize else 'minimize'}{plan}")
     header = ["rank", "trial", "gen", "fitness", "status", "seconds"]
     body = []
     for r in rows:

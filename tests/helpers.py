@@ -175,3 +175,10 @@ def served(genome: dict, budget: float, seed: int) -> float:
     _budgeted_call(genome, budget)
     base = (zlib.crc32(genome_key(genome).encode()) % 1000) / 1000
     return base - 1.0 / budget + 0.01 * float(np.random.rand()) + (seed % 7) / 1000
+
+
+def noise_only(genome: dict, seed: int) -> float:
+    """One level plus trial noise, whatever the genome: a plateau."""
+    import numpy as np
+
+    return 0.3 + 0.01 * float(np.random.default_rng(seed).normal())

@@ -47,7 +47,15 @@ DEFAULTS: dict[str, Any] = {
     "trees": 48,
     "model": "trees",  # trees | none (unranked: the ablation the bench measures)
     "max_retries": 25,
+    "local": 0.4,  # share of slots that search around the incumbent with an adapted step (0: none)
 }
+#: a plateau: at least this many scored genomes, of which a model explains less than this share of the variance
+PLATEAU_MIN, PLATEAU_R2 = 10, 0.05
+#: the local search's step in the encoded [0, 1] space: its start, and its bounds (at the floor it restarts)
+LOCAL_STEP = (0.1, 1e-7, 0.3)
+#: the step grows by this factor after a generation whose local children improved on the best, and
+#: shrinks by its fourth root after one that did not: the 1/5 success rule (Rechenberg)
+LOCAL_GROW = 1.5
 SIGMA = (0.2, 0.25)  # the mutation step's range in the encoded space
 
 
@@ -92,6 +100,59 @@ def _trees_score(xc: np.ndarray, x: np.ndarray, y: np.ndarray, kappa: float, n_t
     return per_tree.mean(axis=0) + kappa * per_tree.std(axis=0)
 
 
+def explained(x: np.ndarray, y: np.ndarray, seed: int) -> float:
+    """How much of the scores a model of the genes explains beyond noise: the out-of-bag R^2 of a small
+    bagged forest (about 0 or below: the scores look like noise around one level, a plateau)."""
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    if float(np.ptp(y)) == 0.0:
+        return 0.0
+    model = ExtraTreesRegressor(n_estimators=24, min_samples_leaf=2, max_features=0.7, bootstrap=True,
+                                oob_score=True, random_state=seed, n_jobs=1)
+    import warnings
+
+    with warnings.catch_warnings():  # a point no tree left out: sklearn warns, the score is still the R^2
+        warnings.simplefilter("ignore")
+        model.fit(x, y)
+    return float(model.oob_score_)
+
+
+def local_step(ctx: PlanContext) -> float:
+    """The local search's step (encoded units) for this generation, replayed from the history alone:
+    from ``LOCAL_STEP[0]``, each earlier generation with local children grows it when one of them beat
+    the best found before that generation and shrinks it otherwise (the 1/5 success rule); a step
+    that reaches the floor starts again (the incumbent is as refined as the step can say)."""
+    start, floor, ceiling = LOCAL_STEP
+    step, best = start, -math.inf
+    by_generation: dict[int, list[Any]] = {}
+    for t in sorted(ctx.history, key=lambda t: t["id"]):
+        by_generation.setdefault(t["generation"], []).append(t)
+    for g in sorted(by_generation):
+        here = by_generation[g]
+        local = [o for t in here if t.get("origin") == "local" and (o := ctx.direction.oriented(t["fitness"])) is not None]
+        if any(t.get("origin") == "local" for t in here):
+            step = min(ceiling, step * LOCAL_GROW) if local and max(local) > best else step * LOCAL_GROW ** -0.25
+            if step < floor:
+                step = start
+        scores = [o for t in here if (o := ctx.direction.oriented(t["fitness"])) is not None]
+        best = max([best, *scores])
+    return step
+
+
+def _local_child(incumbent: Genome, genes: Sequence[Gene], step: float, rng: np.random.Generator) -> Genome:
+    """The incumbent with every numeric gene moved by a Gaussian step in its encoding (integers round,
+    so a small step keeps them) and each categorical gene changed with probability 1/genes."""
+    child = dict(incumbent)
+    for gene in genes:
+        value = incumbent[gene.name]
+        if isinstance(gene, Choice):
+            if rng.random() < 1.0 / len(genes):
+                child[gene.name] = gene.mutate(value, rng)
+        else:
+            child[gene.name] = gene.decode(gene.encode(value) + float(rng.normal(0.0, step)))
+    return child
+
+
 def evaluated(ctx: PlanContext) -> list[tuple[Genome, float]]:
     """Every genome evaluated so far, once, with an oriented score (higher is better).
 
@@ -122,14 +183,14 @@ class SurrogateStrategy(Strategy):
     default_startup = 10  # ... after a first generation of 10 (with the default population)
     options_schema = {"startup": int, "candidates": int, "parents": float, "breeding": float, "mutation_rate": float,
                       "explore": float, "random_share": float, "kappa": float, "trees": int, "model": str,
-                      "max_retries": int}
+                      "max_retries": int, "local": float}
 
     @classmethod
     def check_options(cls, options: Any) -> None:
         super().check_options(options)
         if options.get("model", "trees") not in ("trees", "none"):
             raise ValueError(f"option 'model' of strategy 'surrogate' must be trees or none, got {options['model']!r}")
-        for k in ("parents", "breeding", "mutation_rate", "explore", "random_share"):
+        for k in ("parents", "breeding", "mutation_rate", "explore", "random_share", "local"):
             if k in options and not 0 <= options[k] <= 1:
                 raise ValueError(f"option '{k}' of strategy 'surrogate' must be between 0 and 1, got {options[k]!r}")
         for k in ("startup", "candidates", "trees"):
@@ -192,12 +253,31 @@ class SurrogateStrategy(Strategy):
         top = x[order[: max(2, int(math.ceil(0.2 * len(scored))))]]
         sigmas = np.clip(top.std(axis=0), *SIGMA)
         names = space.names
+        # a plateau: the best quarter all score the same, or a model of the genes explains nothing of the
+        # scores beyond noise, so the model cannot tell genomes apart; half the slots then sample the
+        # space afresh until something scores better (and no slot searches locally around noise)
+        # (best scores that tie above the rest are a flat top, found, not a plateau)
+        leaders = y[order[: max(3, len(y) // 4)]]
+        flat = float(np.ptp(leaders)) == 0.0 and float(leaders[0]) <= float(np.median(y))
+        plateau = len(y) >= 6 and (flat or
+                                   len(y) >= PLATEAU_MIN and explained(x, y, int(rng.integers(2**31))) < PLATEAU_R2)
+        n_local = 0 if plateau else (int(round(s["local"] * population)) if population > 1
+                                     else int(rng.random() < s["local"]))
+        n_random = int(math.ceil(0.5 * population)) if plateau else 0
+        special = rng.permutation(population)
+        local_slots = set(special[:n_local].tolist())
+        random_slots = set(special[n_local : n_local + n_random].tolist())
+        incumbent = scored[int(order[0])][0]
+        step = local_step(ctx) if local_slots else 0.0
 
         cands: list[Genome] = []
         group: list[int] = []
         ckeys: set[str] = set()
         for i in range(s["candidates"] * population):
-            if rng.random() < s["random_share"]:
+            slot = i // s["candidates"]
+            if slot in local_slots:
+                child = _local_child(incumbent, genes, step, rng)
+            elif slot in random_slots or rng.random() < s["random_share"]:
                 child = space.sample(rng)
             else:
                 a = scored[int(parents[rng.choice(n_par, p=weights)])][0]
@@ -229,7 +309,8 @@ class SurrogateStrategy(Strategy):
         for slot in range(population):  # each slot trains the best child of its own brood
             members = [i for i in ranked if gid[i] == slot]
             if members:
-                pick = members[int(rng.integers(len(members)))] if slot in exploring else members[0]
+                pick = members[int(rng.integers(len(members)))] if slot in exploring | random_slots else members[0]
                 keys.add(space.key(cands[pick]))
-                out.append(Planned(cands[pick], "surrogate"))
+                origin = "local" if slot in local_slots else "random" if slot in random_slots else "surrogate"
+                out.append(Planned(cands[pick], origin))
         return out

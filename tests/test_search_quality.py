@@ -1,0 +1,92 @@
+"""Issue 27: the default strategy keeps its lead late (a local search around the incumbent with a
+step adapted from the history) and does not stay on a plateau; the run records its planning time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import natsel
+from natsel._trial import Direction
+from natsel.strategies import PlanContext
+from natsel.strategies.surrogate import LOCAL_GROW, LOCAL_STEP, local_step
+
+RUN = """
+name: q
+seed: {seed}
+fitness: helpers:{fitness}
+workers: 0
+evolution: {{generations: {generations}{schedule}}}
+space:
+  x: {{low: 0, high: 1000}}
+  y: [a, b, c]
+  z: {{low: 0.0, high: 1.0}}
+"""
+
+
+def run(write_config, tmp_path, fitness="mixed_x", generations=6, seed=0, schedule=""):
+    cfg = write_config(RUN.format(fitness=fitness, generations=generations, seed=seed, schedule=schedule))
+    return natsel.evolve(cfg, tmp_path / f"run-{fitness}-{seed}{schedule and '-s'}", progress=False, plots=False)
+
+
+def test_each_generation_records_its_planning_seconds(write_config, tmp_path):
+    """Issue 27 item 4: history.json (and natsel show) say what planning cost, per generation."""
+    from click.testing import CliRunner
+
+    from natsel.cli import main
+
+    for schedule in ("", ", schedule: steady"):
+        r = run(write_config, tmp_path, schedule=schedule, generations=4)
+        seconds = [h["plan_seconds"] for h in r.history]
+        assert len(seconds) == 4 and all(s is not None and 0 <= s < 60 for s in seconds)
+    shown = CliRunner().invoke(main, ["show", str(r.path)])
+    assert "planning=" in shown.output and "a generation)" in shown.output
+
+
+def _row(i, g, origin, fitness):
+    return {"id": i, "generation": g, "origin": origin, "fitness": fitness, "key": str(i), "status": "ok",
+            "budget": "full", "genome": {}}
+
+
+def test_the_local_step_follows_the_one_fifth_rule_from_the_history_alone():
+    """Issue 27 item 3: a generation whose local child beat the best so far grows the step, one that did not
+    shrinks it by the fourth root; replayed from stored trials, so a resume plans the same."""
+    def step(rows):
+        return local_step(PlanContext(generation=9, space=None, population=5, direction=Direction(True),  # type: ignore[arg-type]
+                                      history=rows, known=lambda k: False, rng=np.random.default_rng(0)))
+
+    start = LOCAL_STEP[0]
+    base = [_row(i, 0, "random", float(i)) for i in range(5)]  # best 4.0
+    assert step(base) == start  # no local children yet
+    better = base + [_row(5, 1, "local", 9.0), _row(6, 1, "surrogate", 1.0)]
+    assert step(better) == pytest.approx(start * LOCAL_GROW)
+    worse = base + [_row(5, 1, "local", 3.0), _row(6, 2, "local", 2.0)]
+    assert step(worse) == pytest.approx(start * LOCAL_GROW ** -0.5)
+    minimize = PlanContext(generation=9, space=None, population=5, direction=Direction(False),  # type: ignore[arg-type]
+                           history=base + [_row(5, 1, "local", -1.0)], known=lambda k: False,
+                           rng=np.random.default_rng(0))
+    assert local_step(minimize) == pytest.approx(start * LOCAL_GROW)  # lower is better there
+
+
+def test_a_run_searches_locally_around_its_best(write_config, tmp_path):
+    """Issue 27 item 3: after the start, some slots of each generation are local children of the incumbent."""
+    r = run(write_config, tmp_path)
+    origins = [t["origin"] for t in r.trials if t["generation"] >= 2]
+    assert "local" in origins and "surrogate" in origins
+
+
+def test_a_plateau_makes_the_strategy_sample_afresh(write_config, tmp_path):
+    """Issue 27 item 2: where the scores are one level plus noise (a model explains nothing), half the slots
+    sample the space afresh and none searches locally; with a real signal, none does."""
+    flat = run(write_config, tmp_path, fitness="noise_only", generations=5)
+    later = [t["origin"] for t in flat.trials if t["generation"] >= 2]
+    assert later.count("random") >= len(later) // 2 - 1 and "local" not in later
+    signal = run(write_config, tmp_path, fitness="mixed_x", generations=5)
+    assert "random" not in [t["origin"] for t in signal.trials if t["generation"] >= 2]
+
+
+def test_the_default_strategy_is_still_deterministic(write_config, tmp_path):
+    """Issue 27: the same seed plans the same genomes (the local search and the plateau check included)."""
+    a = run(write_config, tmp_path, seed=3)
+    b = run(write_config, tmp_path / "again", seed=3)
+    assert [(t["key"], t["origin"]) for t in a.trials] == [(t["key"], t["origin"]) for t in b.trials]
