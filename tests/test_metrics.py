@@ -58,4 +58,5 @@ def test_scores_are_sklearns_on_float32_softmax_and_sure_mistakes(recwarn):
     y, p = np.array([0, 1]), np.array([[1.0, 0.0], [1.0, 0.0]])  # a sure and wrong prediction
     assert classification_scores(y, p, 2)["loss"] == pytest.approx(log_loss(y, p, labels=[0, 1]))  # not 1e-7 clip
     r = regression_scores(np.array([1.0, 2.0, 3.0]), np.array([[1.0], [2.5], [5.0]]))
-    assert r == pytest.approx({"loss": 4.25 / 3, "mse": 4.25 / 3, "mae": 2.5 / 3})
+    r2 = 1 - 4.25 / 2.0  # 1 - SSE / total sum of squares around the mean (2.0)
+    assert r == pytest.approx({"loss": 4.25 / 3, "mse": 4.25 / 3, "mae": 2.5 / 3, "r2": r2})

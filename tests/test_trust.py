@@ -609,7 +609,7 @@ def test_train_best_all_rows_adds_the_rows_beyond_the_limit_and_keeps_the_search
 
     monkeypatch.setattr(tb, "_run_worker", fake_worker)
     assert natsel.train_best(tmp_path / "run", progress=False)["train_rows"] == 120  # 200 less 40 val, 40 test
-    info = natsel.train_best(tmp_path / "run", progress=False, all_rows=True)
+    info = natsel.train_best(tmp_path / "run", progress=False, all_rows=True, force=True)  # the second model
     search = load_dataset(data)
     limited, grown = seen
     assert info["train_rows"] == 220 and len(grown["x_train"]) == 220
@@ -618,7 +618,7 @@ def test_train_best_all_rows_adds_the_rows_beyond_the_limit_and_keeps_the_search
     n_train = len(search.x_train)  # then the 100 rows beyond the limit, then the early-stopping rows
     assert np.array_equal(grown["x_train"][:n_train], limited["x_train"][:n_train])
     assert np.array_equal(grown["x_train"][n_train + 100:], limited["x_train"][n_train:])
-    res = CliRunner().invoke(main, ["train-best", str(tmp_path / "run"), "-q", "--all-rows"])
+    res = CliRunner().invoke(main, ["train-best", str(tmp_path / "run"), "-q", "--all-rows", "--force"])
     assert res.exit_code == 0 and "on 220 training rows" in res.output, res.output
 
 
