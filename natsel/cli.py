@@ -413,6 +413,34 @@ def export(run_dir: Path, optuna_url: str | None, study: str | None, mlflow_uri:
         click.echo(f"{tool}: {n} new trials")
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--resamples", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Random 80% subsets of the trials the spread is measured over (1: all trials once, no spread).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_friendly
+def importance(run_dir: Path, resamples: int, as_json: bool) -> None:
+    """How much each gene matters for fitness, over RUN_DIR's full-budget trials (fANOVA with the optuna extra)."""
+    from natsel import load_run
+    from natsel._errors import RunDirError
+    from natsel._importance import MIN_TRIALS, importance, scored_trials
+
+    run = load_run(run_dir)
+    n = len(scored_trials(run))
+    if n < MIN_TRIALS:
+        raise RunDirError(f"{run_dir}: {n} full-budget trials with a fitness; importance needs at least {MIN_TRIALS}")
+    info = importance(run, resamples=resamples)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"{info['method']}: {n} full-budget trials, mean ± std over {resamples} resamples "
+               "(trials: those where the gene is active)")
+    body = [["-" if g["mean"] is None else f"{g['mean']:.3f}", "-" if g["std"] is None else f"{g['std']:.3f}",
+             str(g["trials"]), g["gene"]] for g in info["genes"]]
+    for line in _table(["importance", "±", "trials", "gene"], body, right=3):
+        click.echo(line)
+
+
 @main.command("train-best")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--trial", type=int, help="Train this trial's genome instead of the fittest.")
