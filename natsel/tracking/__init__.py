@@ -42,8 +42,8 @@ class Target:
         """Record one finished trial."""
         raise NotImplementedError
 
-    def finish(self, run: Run) -> None:
-        """After a sync that left nothing unsent (a run-level summary, say); the default does nothing."""
+    def finish(self, run: Run, final: bool = False) -> None:
+        """After a sync (``final``: the last one of a session: the run is ending); the default does nothing."""
 
     def export_hint(self, run_path: Path) -> str:
         return f"natsel export {run_path} --{self.tool} {self.url}"
@@ -62,7 +62,7 @@ class Mirror:
         self.run_path = Path(run_path)
         self.sent: set[int] | None = None  # None: not connected yet
 
-    def sync(self) -> int:
+    def sync(self, final: bool = False) -> int:
         """Send what the target lacks; returns how many trials were sent. Raises what the tool raises."""
         from natsel._run import Run
 
@@ -75,7 +75,7 @@ class Mirror:
                 self.target.send(run, row)
                 self.sent.add(row["id"])
                 n += 1
-        self.target.finish(run)
+        self.target.finish(run, final)
         return n
 
 
@@ -123,7 +123,7 @@ class Tracker(Callbacks):
             self._wake.clear()
             last = self._stop
             try:
-                self.mirror.sync()
+                self.mirror.sync(final=last)
                 self.error = None
             except Exception as exc:  # noqa: BLE001 - a tracking tool must never cost the user their search
                 self.error = describe(exc)
@@ -181,7 +181,7 @@ def export(run_dir: str | Path, *, optuna: str | None = None, study: str | None 
     out: dict[str, int] = {}
     for target in targets(Tracking(optuna=optuna, study=study, mlflow=mlflow, experiment=experiment), path,
                           Path(name).stem):
-        out[target.tool] = Mirror(target, path).sync()
+        out[target.tool] = Mirror(target, path).sync(final=True)
     return out
 
 
