@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from natsel._errors import RunDirError
-from natsel._run import evaluations
+from natsel._run import evaluations, run_space
 from natsel._space import Fixed, SearchSpace
 from natsel._trial import TrialRow, is_number
 
@@ -84,8 +84,6 @@ def importance(run: Run, resamples: int = 5, use_optuna: bool | None = None) -> 
     """Each searched gene's importance for fitness: ``{"method", "trials", "resamples", "genes": [{"gene",
     "mean", "std", "trials"}, ...]}``, most important first; a gene with too few trials where it is
     active, or a single value there, has ``mean`` None."""
-    from natsel._plot import run_space
-
     space = run_space(run)
     if space is None:
         raise RunDirError(f"{run.path}: the config's space cannot be read")

@@ -18,7 +18,7 @@ import numpy as np
 
 from natsel._mpl import plt as _plt
 from natsel._mpl import render
-from natsel._run import Run, _ok, evaluations, is_failed
+from natsel._run import Run, _ok, evaluations, is_failed, run_space
 from natsel._space import Choice, Gene, IntRange, SearchSpace, _Range
 from natsel._store import atomic_write_bytes
 
@@ -32,22 +32,6 @@ METRIC_RANGE = {"accuracy": (0.0, 1.0), "f1": (0.0, 1.0), "auc": (0.0, 1.0),
 
 def _label(run: Run) -> str:
     return str(run.meta.get("metric") or "fitness")
-
-
-def run_space(run: Run) -> SearchSpace | None:
-    """The run's search space, from the ``space:`` section of its ``config.yaml`` (nothing else of
-    the config is read or checked); None when it cannot be parsed."""
-    from natsel._config import _V, parse_space
-    from natsel._errors import NatselError
-    from natsel._yaml import load_yaml
-
-    try:
-        doc = load_yaml(run.config_path)
-        if not isinstance(doc.data, dict) or "space" not in doc.data:
-            return None
-        return parse_space(_V(doc), doc.data["space"])
-    except (NatselError, OSError, ValueError):
-        return None
 
 
 def _gene(space: SearchSpace | None, name: str) -> Gene | None:

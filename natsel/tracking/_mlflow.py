@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from natsel._trial import FULL_BUDGET, Status, TrialRow, is_number
-from natsel.tracking import Target
+from natsel.tracking._base import Target
 
 if TYPE_CHECKING:
     from natsel._run import Run
@@ -80,10 +80,11 @@ class MlflowTarget(Target):
     def send(self, run: Run, row: TrialRow) -> None:
         from mlflow.entities import Metric, Param
 
-        from natsel._plot import active_genes, run_space
+        from natsel._run import run_space
 
         client, status, extra = self.client, Status(row["status"]), row.get("extra") or {}
-        on = active_genes(run_space(run), row["genome"])
+        space = run_space(run)
+        on = space.active(row["genome"]) | (set(row["genome"]) - set(space.names)) if space else set(row["genome"])
         end = _ms(row.get("finished")) or int(time.time() * 1000)
         child = client.create_run(self.experiment_id, start_time=_ms(row.get("started")) or end,
                                   run_name=f"trial {row['id']}",

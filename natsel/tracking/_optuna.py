@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from natsel._errors import NatselError
 from natsel._space import Choice, FloatRange, IntRange, SearchSpace
 from natsel._trial import FULL_BUDGET, Status, TrialRow, is_number
-from natsel.tracking import Target
+from natsel.tracking._base import Target
 
 if TYPE_CHECKING:
     from natsel._run import Run
@@ -150,7 +150,7 @@ class OptunaTarget(Target):
         return f"natsel export {run_path} --optuna {self.url}{named}"
 
     def connect(self, run: Run) -> set[int]:
-        from natsel._plot import run_space
+        from natsel._run import run_space
 
         optuna = quiet_optuna()
         self.space = run_space(run)
