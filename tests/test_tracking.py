@@ -199,7 +199,10 @@ def test_a_running_search_appears_in_optuna_dashboard_trial_by_trial(write_confi
             assert proc.returncode == 0, err
             assert "tracking" not in err
             run = natsel.load_run(tmp_path / "run")
-            served = dashboard_trials(base, "live")
+            deadline, served = time.monotonic() + 30, []  # the dashboard caches a study's trials for 2-10 s
+            while time.monotonic() < deadline and len(served) < 30:
+                served = dashboard_trials(base, "live")
+                time.sleep(0.2)
             assert len(served) == len(run.trials) == 30
             assert sorted(int(next(a["value"] for a in t["user_attrs"] if a["key"] == "natsel_trial"))
                           for t in served) == [t["id"] for t in run.trials]
