@@ -15,7 +15,7 @@ gene's values are shuffled). Either way the result says which was used.
 * Which trials: importance describes the trials it is given. A random search's trials (``strategy:
   random``) cover the space evenly; an evolved run's cluster where fitness is high, so genes that
   were settled early look unimportant there, and chance correlations among the survivors can look
-  important (docs/tracking.md shows both).
+  important (README.md says what that did on bench's many problem).
 """
 
 from __future__ import annotations

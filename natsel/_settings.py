@@ -100,7 +100,7 @@ class ExecutorSettings:
 
 @dataclass
 class Tracking:
-    """``tracking:``: where finished trials are mirrored as they are stored (docs/tracking.md). Not part
+    """``tracking:``: where finished trials are mirrored as they are stored (README.md, "Where users already look"). Not part
     of the search: a resume may add, change or drop it."""
 
     optuna: str | None = None  # an Optuna storage URL (sqlite:///study.db, postgresql://...)
