@@ -19,9 +19,10 @@ from natsel._space import Choice, Fixed, FloatRange, IntRange, SearchSpace, geno
 from natsel._train_best import train_best  # noqa: E402
 from natsel._version import __version__  # noqa: E402
 from natsel.strategies.genetic import GASettings  # noqa: E402
+from natsel.tracking import export  # noqa: E402
 
 __all__ = [
     "Choice", "Config", "ConfigError", "DataError", "Fixed", "FloatRange", "GASettings", "IntRange", "Model",
     "NatselError", "Run", "RunDirError", "SearchSpace", "__version__", "config_from_dict", "evolve",
-    "genome_key", "load_config", "load_model", "load_run", "train_best",
+    "export", "genome_key", "load_config", "load_model", "load_run", "train_best",
 ]

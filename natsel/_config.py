@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Any
 from natsel import strategies
 from natsel._errors import ConfigError
 from natsel._imports import callable_identity, resolve_callable
-from natsel._settings import Config, ExecutorSettings, Fidelity, Pruning, TLSSettings, Training, check_metric_fits
+from natsel._settings import (
+    Config,
+    ExecutorSettings,
+    Fidelity,
+    Pruning,
+    TLSSettings,
+    Tracking,
+    Training,
+    check_metric_fits,
+)
 from natsel._space import (
     CONDITION_OPS,
     Choice,
@@ -45,6 +54,7 @@ __all__ = ["Config", "ExecutorSettings", "TLSSettings", "Training", "callable_id
 TOP_KEYS = {
     "name", "seed", "direction", "training", "evolution", "space", "objective",
     "workers", "max_trials_per_worker", "threads", "gpus", "cache", "executor", "strategy", "fidelity", "pruning",
+    "tracking",
 }  # plus the sections of the objective families (``fitness``, ``data``, ``swarm``, ...)
 EVOLUTION_KEYS = {
     "population", "generations", "elitism", "breeding", "mutation", "mutation_factor",
@@ -56,6 +66,9 @@ TRAINING_KEYS = {
 }
 EXECUTOR_KEYS = {"type", "scheduler", "retries", "gpu", "timeout", "security"}
 SECURITY_KEYS = {"ca_file", "cert", "key"}
+TRACKING_KEYS = {"optuna", "study", "mlflow", "experiment", "timeout"}
+#: the package each tracker needs, and the extra that installs it
+TRACKER_PACKAGES = {"optuna": ("optuna", "natsel[optuna]"), "mlflow": ("mlflow", "natsel[mlflow]")}
 #: evolution: keys only the genetic strategy reads
 GA_ONLY = ("elitism", "breeding", "mutation", "mutation_factor", "crossover", "max_retries")
 GENE_KEYS = {"choices", "low", "high", "step", "log", "type", "value", "repeat", "digits", "when"}
@@ -519,9 +532,65 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
         problem = tls_mismatch(e.scheduler or "", e.security)
         if problem:
             raise v.err(("executor", problem[0]) if problem[0] in ex else ("executor",), problem[1])
+    if raw.get("tracking") is not None:
+        cfg.tracking = parse_tracking(v, raw["tracking"], base_dir)
     family.validate(cfg, v)
     check_workers(cfg, doc.where(("workers",)))
     return cfg
+
+
+def local_url(url: str, base_dir: Path) -> str:
+    """A storage URL or tracking URI with a relative local path made absolute against ``base_dir`` (the
+    config's folder, like every path in a config): ``sqlite:///study.db``, ``file:./mlruns``, ``mlruns``."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        rest = url[len("sqlite:///"):]
+        return url if rest.startswith("/") else "sqlite:///" + str((base_dir / rest).resolve())
+    if url.startswith("file:"):
+        rest = url[len("file:"):]
+        if rest.startswith("//"):  # file:///abs or file://host/abs: already absolute
+            return url
+        return (base_dir / rest).resolve().as_uri() if not rest.startswith("/") else Path(rest).as_uri()
+    if "://" not in url and ":" not in url.split("/")[0]:  # a plain path (MLflow: a local file store)
+        return (base_dir / url).resolve().as_uri()
+    return url
+
+
+def parse_tracking(v: _V, spec: Any, base_dir: Path) -> Tracking:
+    """``tracking: {optuna: STORAGE_URL, study: NAME, mlflow: TRACKING_URI, experiment: NAME, timeout: S}``.
+
+    Only checks that the named tool is installed (``importlib.util.find_spec``: nothing is imported)."""
+    import importlib.util
+
+    p = ("tracking",)
+    t = v.mapping(spec, p, "tracking")
+    v.keys(t, TRACKING_KEYS, p, "'tracking'")
+    out = Tracking()
+    if "optuna" in t:
+        url = v.string(t["optuna"], p + ("optuna",))
+        if "://" not in url:
+            raise v.err(p + ("optuna",), f"tracking.optuna must be an Optuna storage URL such as "
+                                         f"sqlite:///study.db or postgresql://host/db, got {url!r}")
+        out.optuna = local_url(url, base_dir)
+    if "study" in t:
+        if "optuna" not in t:
+            raise v.err(p + ("study",), "tracking.study names the Optuna study; it needs tracking.optuna")
+        out.study = v.string(t["study"], p + ("study",))
+    if "mlflow" in t:
+        out.mlflow = local_url(v.string(t["mlflow"], p + ("mlflow",)), base_dir)
+    if "experiment" in t:
+        if "mlflow" not in t:
+            raise v.err(p + ("experiment",), "tracking.experiment names the MLflow experiment; it needs tracking.mlflow")
+        out.experiment = v.string(t["experiment"], p + ("experiment",))
+    if "timeout" in t:
+        out.timeout = v.number(t["timeout"], p + ("timeout",), low=0, low_open=True)
+    if out.optuna is None and out.mlflow is None:
+        raise v.err(p, "tracking needs 'optuna: STORAGE_URL' or 'mlflow: TRACKING_URI' (or both)")
+    for key in ("optuna", "mlflow"):
+        module, extra = TRACKER_PACKAGES[key]
+        if key in t and importlib.util.find_spec(module) is None:
+            raise v.err(p + (key,), f"tracking.{key} needs {module}, which is not installed: "
+                                    f"pip install \"{extra}\"")
+    return out
 
 
 def _select_family(v: _V, raw: dict[str, Any]) -> type[ObjectiveFamily]:

@@ -38,6 +38,7 @@ from natsel._trial import FULL_BUDGET, Direction, Status, Task, TrialRow, budget
 from natsel.executors._base import Executor, ExecutorLost
 from natsel.executors._factory import check_workers, make_executor
 from natsel.strategies import PlanContext
+from natsel.tracking import trackers
 
 
 def trial_seed(seed: int, key: str) -> int:
@@ -91,6 +92,7 @@ def evolve(
             callbacks.append(FitnessPlot())
         if on_generation is not None:
             callbacks.append(OnGeneration(on_generation))
+        callbacks += trackers(cfg, path)  # tracking: mirrored from the store in the background
         loop = Loop(cfg, store, ex, Many(callbacks))
         if folder.before.get("status") in ("finished", "exhausted") and first_unfinished(store, loop) >= cfg.generations:
             print(f"natsel: {path} already has all {cfg.generations} generations; nothing to do "

@@ -18,7 +18,7 @@ import numpy as np
 
 from natsel._mpl import plt as _plt
 from natsel._mpl import render
-from natsel._run import Run, _ok, evaluations, is_failed
+from natsel._run import Run, _ok, evaluations, is_failed, run_space
 from natsel._space import Choice, Gene, IntRange, SearchSpace, _Range
 from natsel._store import atomic_write_bytes
 
@@ -32,22 +32,6 @@ METRIC_RANGE = {"accuracy": (0.0, 1.0), "f1": (0.0, 1.0), "auc": (0.0, 1.0),
 
 def _label(run: Run) -> str:
     return str(run.meta.get("metric") or "fitness")
-
-
-def run_space(run: Run) -> SearchSpace | None:
-    """The run's search space, from the ``space:`` section of its ``config.yaml`` (nothing else of
-    the config is read or checked); None when it cannot be parsed."""
-    from natsel._config import _V, parse_space
-    from natsel._errors import NatselError
-    from natsel._yaml import load_yaml
-
-    try:
-        doc = load_yaml(run.config_path)
-        if not isinstance(doc.data, dict) or "space" not in doc.data:
-            return None
-        return parse_space(_V(doc), doc.data["space"])
-    except (NatselError, OSError, ValueError):
-        return None
 
 
 def _gene(space: SearchSpace | None, name: str) -> Gene | None:
@@ -356,6 +340,29 @@ def fig_swarm_costs(run: Run) -> Any:
     return fig
 
 
+def fig_importance(run: Run, info: dict[str, Any] | None = None) -> Any:
+    """Each gene's importance for fitness (``natsel importance``): mean and spread over resamples."""
+    from natsel._importance import importance
+
+    info = info if info is not None else importance(run)
+    genes = [g for g in info["genes"] if g["mean"] is not None][::-1]  # most important at the top
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.32 * max(1, len(genes))))
+    y = np.arange(len(genes))
+    ax.barh(y, [g["mean"] for g in genes], xerr=[g["std"] for g in genes], color="tab:blue", alpha=0.8,
+            error_kw={"ecolor": "black", "capsize": 2, "lw": 0.8})
+    n = info["trials"]
+    ax.set_yticks(y, [g["gene"] + (f"  (active in {g['trials']})" if g["trials"] < n else "") for g in genes])
+    fanova = info["method"].startswith("fANOVA")
+    ax.set_xlabel("share of the fitness variance it explains" if fanova else "drop in R² when its values are shuffled")
+    ax.set_title(f"gene importance: {info['method'].split(' (')[0]}, {n} full-budget trials, "
+                 f"mean ± std over {info['resamples']} resamples", fontsize=9)
+    ax.set_xlim(left=0)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 FIGURES = {
     "fitness": fig_fitness,
     "best_so_far": fig_best_so_far,
@@ -378,6 +385,15 @@ def write_plots(run: Run, out: Path, fmt: str = "png") -> list[Path]:
     extra = {}
     for name, make in FIGURES.items():
         images[name] = render(make(run), fmt)
+    from natsel._importance import MIN_TRIALS, scored_trials
+
+    if len(scored_trials(run)) >= MIN_TRIALS:
+        from natsel._importance import importance
+
+        info = importance(run)
+        if any(g["mean"] is not None for g in info["genes"]):
+            images["importance"] = render(fig_importance(run, info), fmt)
+            extra["importance"] = info["method"]
     swarm = [t for t in run.trials if (t.get("extra") or {}).get("cost_history")]
     if swarm:
         images["swarm_costs"] = render(fig_swarm_costs(run), fmt)
@@ -462,6 +478,12 @@ def _budgets_table(run: Run, top: int = 20) -> str:
             f"<table><tr>{head}<th>genome</th></tr>{''.join(body)}</table>")
 
 
+def _caption(name: str, extra: dict[str, Any]) -> str:
+    if name == "importance":
+        return f"gene importance for fitness, by {extra['importance']} (natsel importance RUN_DIR)"
+    return name.replace("_", " ")
+
+
 def _report(run: Run, images: dict[str, bytes], fmt: str, extra: dict[str, Any]) -> str:
     mime = "image/svg+xml" if fmt == "svg" else "image/png"
     esc = html.escape
@@ -484,7 +506,7 @@ def _report(run: Run, images: dict[str, bytes], fmt: str, extra: dict[str, Any])
                      f"<b>{best['fitness']:.6g}</b></p><table>{items}</table>")
     figs = "".join(
         f"<figure><img alt='{esc(n)}' src='data:{mime};base64,{base64.b64encode(d).decode()}'>"
-        f"<figcaption>{esc(n.replace('_', ' '))}</figcaption></figure>" for n, d in images.items())
+        f"<figcaption>{esc(_caption(n, extra))}</figcaption></figure>" for n, d in images.items())
     n = run.outcome  # counted as `natsel evolve` counts them
     counts = f"{n['trained']} trained, {n['failed']} failed, {n['cached']} from cache"
     if n["settled"]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from natsel._space import SearchSpace
 from natsel._store import RunStore, lock_held
 from natsel._trial import FULL_BUDGET, Direction, Status, TrialRow, budget_rank, is_number
 
@@ -138,6 +139,22 @@ def compute_history(trials: Sequence[TrialRow], maximize: bool) -> list[dict[str
             "plan_seconds": plan_seconds if planning else None,
         })
     return history
+
+
+def run_space(run: Run) -> SearchSpace | None:
+    """The run's search space, from the ``space:`` section of its ``config.yaml`` (nothing else of
+    the config is read or checked); None when it cannot be parsed."""
+    from natsel._config import _V, parse_space
+    from natsel._errors import NatselError
+    from natsel._yaml import load_yaml
+
+    try:
+        doc = load_yaml(run.config_path)
+        if not isinstance(doc.data, dict) or "space" not in doc.data:
+            return None
+        return parse_space(_V(doc), doc.data["space"])
+    except (NatselError, OSError, ValueError):
+        return None
 
 
 class Run:

@@ -99,6 +99,19 @@ class ExecutorSettings:
 
 
 @dataclass
+class Tracking:
+    """``tracking:``: where finished trials are mirrored as they are stored (README.md, "Where users already look"). Not part
+    of the search: a resume may add, change or drop it."""
+
+    optuna: str | None = None  # an Optuna storage URL (sqlite:///study.db, postgresql://...)
+    study: str | None = None  # the Optuna study's name; None: the run folder's name
+    mlflow: str | None = None  # an MLflow tracking URI (file:./mlruns, http://host:5000)
+    experiment: str | None = None  # the MLflow experiment's name; None: the config's name
+    #: seconds the end of a run waits at most for a tracker to catch up (trials are sent in the background)
+    timeout: float = 30.0
+
+
+@dataclass
 class Config:
     """A validated natsel config. Build one with :func:`load_config` or :func:`config_from_dict`."""
 
@@ -131,6 +144,7 @@ class Config:
     swarm: dict[str, Any] = field(default_factory=dict)
     fidelity: Fidelity | None = None
     pruning: Pruning | None = None
+    tracking: Tracking | None = None
     base_dir: Path = field(default_factory=Path.cwd)
     source_text: str = ""
     source_name: str = "<config>"
@@ -212,7 +226,8 @@ class Config:
 
     def search_fingerprint(self) -> dict[str, Any]:
         """What must not change when a run is resumed (generations and workers may)."""
-        raw = {k: v for k, v in self.raw.items() if k not in {"workers", "threads", "gpus", "executor", "name"}}
+        raw = {k: v for k, v in self.raw.items()
+               if k not in {"workers", "threads", "gpus", "executor", "name", "tracking"}}
         evo = dict(raw.get("evolution") or {})
         evo.pop("generations", None)
         if self.ga.population != self.file_population:

@@ -101,7 +101,24 @@ def train_best(
     atomic_write_bytes(out_dir / "plots" / "learning_curve.png",
                        render(fig_learning_curve(info["history"], f"trial {chosen['id']}: learning curve",
                                                   result["history_axis"])))
+    if cfg.tracking is not None and cfg.tracking.mlflow:
+        _log_to_mlflow(run, cfg.tracking.mlflow, cfg.tracking.experiment or cfg.name, out_dir, result)
     return result
+
+
+def _log_to_mlflow(run: Run, url: str, experiment: str, out_dir: Path, result: dict[str, Any]) -> None:
+    """The model, scores and learning curve as artefacts of the run's MLflow parent run; a failure is a
+    warning (the model is saved either way)."""
+    import sys
+
+    from natsel.tracking import describe
+    from natsel.tracking._mlflow import log_train_best
+
+    try:
+        log_train_best(run, url, experiment, out_dir, result)
+    except Exception as exc:  # noqa: BLE001 - tracking must not cost the user their model
+        print(f"natsel: warning: tracking to mlflow ({url}) failed: {describe(exc)}; the model is saved in {out_dir}",
+              file=sys.stderr)
 
 
 def model_labels(preprocess: dict[str, Any], metric: str, data: dict[str, Any]) -> dict[str, Any]:

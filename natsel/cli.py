@@ -372,6 +372,77 @@ def plot(run_dir: Path, out: Path | None, fmt: str) -> None:
         click.echo(str(path))
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--optuna", "optuna_url", metavar="STORAGE_URL",
+              help="An Optuna storage (sqlite:///study.db, postgresql://...): optuna-dashboard STORAGE_URL shows it.")
+@click.option("--study", help="The Optuna study's name. Default: the run folder's name.")
+@click.option("--mlflow", "mlflow_uri", metavar="TRACKING_URI", help="An MLflow tracking URI (file:./mlruns, http://...).")
+@click.option("--experiment", help="The MLflow experiment. Default: the config's name.")
+@_friendly
+def export(run_dir: Path, optuna_url: str | None, study: str | None, mlflow_uri: str | None,
+           experiment: str | None) -> None:
+    """Write RUN_DIR's finished trials into an Optuna study and/or MLflow (again: only new trials)."""
+    from natsel._config import local_url
+    from natsel._errors import NatselError
+    from natsel.tracking import describe
+    from natsel.tracking import export as run_export
+
+    if not optuna_url and not mlflow_uri:
+        raise click.UsageError("name where to: --optuna STORAGE_URL and/or --mlflow TRACKING_URI")
+    if study and not optuna_url:
+        raise click.BadParameter("names the Optuna study; it needs --optuna", param_hint="--study")
+    if experiment and not mlflow_uri:
+        raise click.BadParameter("names the MLflow experiment; it needs --mlflow", param_hint="--experiment")
+    if optuna_url and "://" not in optuna_url:
+        raise click.BadParameter(f"must be an Optuna storage URL such as sqlite:///study.db, got {optuna_url!r}",
+                                 param_hint="--optuna")
+    import importlib.util
+
+    for flag, module, given in (("--optuna", "optuna", optuna_url), ("--mlflow", "mlflow", mlflow_uri)):
+        if given and importlib.util.find_spec(module) is None:
+            raise click.BadParameter(f"needs {module}, which is not installed: pip install \"natsel[{module}]\"",
+                                     param_hint=flag)
+    cwd = Path.cwd()
+    try:
+        sent = run_export(run_dir, optuna=local_url(optuna_url, cwd) if optuna_url else None, study=study,
+                          mlflow=local_url(mlflow_uri, cwd) if mlflow_uri else None, experiment=experiment)
+    except NatselError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the tool's own error (a bad URL, a server not there): one line
+        raise NatselError(describe(exc), optuna_url or mlflow_uri) from None
+    for tool, n in sent.items():
+        click.echo(f"{tool}: {n} new trials")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--resamples", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Random 80% subsets of the trials the spread is measured over (1: all trials once, no spread).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_friendly
+def importance(run_dir: Path, resamples: int, as_json: bool) -> None:
+    """How much each gene matters for fitness, over RUN_DIR's full-budget trials (fANOVA with the optuna extra)."""
+    from natsel import load_run
+    from natsel._errors import RunDirError
+    from natsel._importance import MIN_TRIALS, importance, scored_trials
+
+    run = load_run(run_dir)
+    n = len(scored_trials(run))
+    if n < MIN_TRIALS:
+        raise RunDirError(f"{run_dir}: {n} full-budget trials with a fitness; importance needs at least {MIN_TRIALS}")
+    info = importance(run, resamples=resamples)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"{info['method']}: {n} full-budget trials, mean ± std over {resamples} resamples "
+               "(trials: those where the gene is active)")
+    body = [["-" if g["mean"] is None else f"{g['mean']:.3f}", "-" if g["std"] is None else f"{g['std']:.3f}",
+             str(g["trials"]), g["gene"]] for g in info["genes"]]
+    for line in _table(["importance", "±", "trials", "gene"], body, right=3):
+        click.echo(line)
+
+
 @main.command("train-best")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--trial", type=int, help="Train this trial's genome instead of the fittest.")

@@ -182,3 +182,23 @@ def noise_only(genome: dict, seed: int) -> float:
     import numpy as np
 
     return 0.3 + 0.01 * float(np.random.default_rng(seed).normal())
+
+
+def tracked(genome: dict) -> float:
+    """A score from every active gene; raises for ``act: sigmoid`` (a failed trial). After
+    NATSEL_TEST_GATE_AFTER calls, each call waits (at most 60 s) until the file NATSEL_TEST_RELEASE exists:
+    a search that is still going while a test looks at what it has mirrored so far."""
+    import math
+    import time
+
+    CALLS.append(dict(genome))
+    gate, release = os.environ.get("NATSEL_TEST_GATE_AFTER"), os.environ.get("NATSEL_TEST_RELEASE")
+    if gate and release and len(CALLS) > int(gate):
+        end = time.monotonic() + 60
+        while not os.path.exists(release) and time.monotonic() < end:
+            time.sleep(0.01)
+    if genome["act"] == "sigmoid":
+        raise RuntimeError("sigmoid is not allowed here")
+    score = {"relu": 0.0, "elu": 0.3, "tanh": -0.5}[genome["act"]] - (math.log10(genome["lr"]) + 2.5) ** 2
+    score -= 0.1 * sum(abs(genome.get(f"n{i}", 0) - 32) / 32 for i in range(genome["layers"]))
+    return score - 0.05 * genome.get("drop", 0.0)

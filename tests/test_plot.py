@@ -65,7 +65,8 @@ def test_plot_writes_every_figure_and_the_report(run_dir, tmp_path):
         assert img[..., :3].std() > 0.01  # not a blank canvas
     report = (tmp_path / "figs" / "report.html").read_text()
     run = natsel.load_run(run_dir)
-    assert report.count("data:image/png;base64,") == len(FIGS)
+    drawn = len(FIGS) + (tmp_path / "figs" / "importance.png").exists()  # importance: enough scored trials (issue 30)
+    assert report.count("data:image/png;base64,") == drawn
     assert f"<b>{run.best['fitness']:.6g}</b>" in report
     assert "src='http" not in report and 'src="http' not in report  # viewable offline
 
