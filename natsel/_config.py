@@ -15,7 +15,18 @@ from typing import TYPE_CHECKING, Any
 from natsel import strategies
 from natsel._errors import ConfigError
 from natsel._imports import callable_identity, resolve_callable
-from natsel._settings import Config, ExecutorSettings, Fidelity, Pruning, TLSSettings, Training, check_metric_fits
+from natsel._settings import (
+    STOP_KEYS,
+    Config,
+    ExecutorSettings,
+    Fidelity,
+    Pruning,
+    StopRules,
+    TLSSettings,
+    Training,
+    check_metric_fits,
+    parse_duration,
+)
 from natsel._space import (
     CONDITION_OPS,
     Choice,
@@ -45,6 +56,7 @@ __all__ = ["Config", "ExecutorSettings", "TLSSettings", "Training", "callable_id
 TOP_KEYS = {
     "name", "seed", "direction", "training", "evolution", "space", "objective",
     "workers", "max_trials_per_worker", "threads", "gpus", "cache", "executor", "strategy", "fidelity", "pruning",
+    "stop",
 }  # plus the sections of the objective families (``fitness``, ``data``, ``swarm``, ...)
 EVOLUTION_KEYS = {
     "population", "generations", "elitism", "breeding", "mutation", "mutation_factor",
@@ -271,7 +283,7 @@ def apply_run_settings(cfg: Config, meta: dict[str, Any], run_path: Path) -> Con
     """
     changed = set(cfg.overrides) | set(cfg.settings_beyond_file())
     keep = {k: v for k, v in stored_overrides(meta, run_path).items()
-            if k in ("seed", "population", "generations") and k not in changed}
+            if k in ("seed", "population", "generations", *STOP_KEYS) and k not in changed}
     cfg.override(**keep)
     if meta.get("task"):
         cfg.resolved_task = meta["task"]
@@ -428,6 +440,7 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
         ga["crossover"] = v.string(ev["crossover"], p + ("crossover",), set(CROSSOVERS))
     if "max_retries" in ev:
         ga["max_retries"] = v.number(ev["max_retries"], p + ("max_retries",), integer=True, low=0)
+    _parse_stop(v, raw, cfg)
     _parse_strategy(v, raw, cfg)
     ga_only = [k for k in GA_ONLY if k in ev]
     if ga_only and cfg.strategy != "genetic":
@@ -594,6 +607,32 @@ def _parse_fidelity(v: _V, raw: dict[str, Any], cfg: Config) -> None:
             quantile=v.number(pr.get("quantile", 0.5), p + ("quantile",), low=0, high=1, low_open=True),
             warmup=v.number(pr.get("warmup", 1), p + ("warmup",), integer=True, low=0),
             min_trials=v.number(pr.get("min_trials", 5), p + ("min_trials",), integer=True, low=1))
+
+
+def _parse_stop(v: _V, raw: dict[str, Any], cfg: Config) -> None:
+    """``stop: {max_trials, timeout, target, patience, min_delta}``: any combination; the first reached ends the run."""
+    if "stop" not in raw:
+        return
+    p = ("stop",)
+    st = v.mapping(raw["stop"], p, "stop")
+    v.keys(st, set(STOP_KEYS), p, "'stop'")
+    rules = StopRules()
+    if "max_trials" in st:
+        rules.max_trials = v.number(st["max_trials"], p + ("max_trials",), integer=True, low=1)
+    if "timeout" in st:
+        try:
+            rules.timeout = parse_duration(st["timeout"])
+        except ValueError as exc:
+            raise v.err(p + ("timeout",), f"stop timeout: {exc}") from None
+    if "target" in st:
+        rules.target = v.number(st["target"], p + ("target",))
+    if "patience" in st:
+        rules.patience = v.number(st["patience"], p + ("patience",), integer=True, low=1)
+    if "min_delta" in st:
+        rules.min_delta = v.number(st["min_delta"], p + ("min_delta",), low=0)
+        if rules.patience is None:
+            raise v.err(p + ("min_delta",), "stop min_delta is the improvement patience waits for; set patience too")
+    cfg.stop, cfg.file_stop = rules, StopRules(**vars(rules))
 
 
 def _parse_strategy(v: _V, raw: dict[str, Any], cfg: Config) -> None:
