@@ -687,6 +687,49 @@ def config_from_dict(data: Mapping[str, Any], base_dir: str | Path | None = None
     return _validate(doc, Path(base_dir or Path.cwd()).resolve(), text)
 
 
+def config_with(config: Config | Mapping[str, Any] | str | Path, **sections: Any) -> Config:
+    """``config`` (a Config, a mapping or a YAML file) with top-level ``sections`` set (None: removed),
+    validated again; a ``fitness`` given as a function is held as :func:`natsel.evolve` documents."""
+    overrides: dict[str, Any] = {}
+    if isinstance(config, Config):
+        data, base = dict(config.raw), config.base_dir
+        overrides = dict(config.overrides)
+    elif isinstance(config, Mapping):
+        data, base = dict(config), None
+    else:
+        data = load_yaml(config).data
+        if not isinstance(data, dict):
+            raise ConfigError("the config must be a mapping", str(config))
+        base = Path(config).resolve().parent
+    held = None
+    fn = sections.get("fitness")
+    if callable(fn):
+        try:
+            sections["fitness"] = function_ref(fn)
+        except ConfigError as exc:  # a lambda, a closure, a function of __main__: this process only
+            from natsel._imports import hold_in_process
+
+            held = ("it is defined in __main__, which workers cannot import" if "__main__" in str(exc) else
+                    "a lambda or a function defined inside another cannot be imported by name")
+            sections["fitness"] = hold_in_process(fn)
+    for k, v in sections.items():
+        if v is None:
+            data.pop(k, None)
+        else:
+            data[k] = v
+    if "data" in data and sections.get("fitness") is not None:
+        data.pop("data", None)
+    cfg = config_from_dict(data, base)
+    if isinstance(config, Config):
+        cfg.override(**overrides)
+        cfg.workers = config.workers
+    if held is not None and (cfg.workers != 0 or cfg.executor.type != "local"):
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise ConfigError(f"fitness {name} cannot be sent to worker processes ({held}); run it in "
+                          "this process with workers: 0, or define it at the top level of a module", "fitness")
+    return cfg
+
+
 def function_ref(fn: Any) -> str:
     """``module:qualname`` of a function that worker processes can import, else a ConfigError."""
     import sys

@@ -19,14 +19,14 @@ import math
 import sys
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from natsel import objectives, strategies
-from natsel._config import Config, apply_run_settings, load_config
+from natsel._config import Config, apply_run_settings, config_from_dict, config_with, load_config
 from natsel._errors import refuse_in_bootstrapping_child
 from natsel._progress import Bars, Callbacks, FitnessPlot, Many, OnGeneration
 from natsel._run import Run, compute_history, outcome, pick_best
@@ -46,7 +46,7 @@ def trial_seed(seed: int, key: str) -> int:
 
 
 def evolve(
-    config: Config | str | Path,
+    config: Config | Mapping[str, Any] | str | Path,
     run_dir: str | Path | None = None,
     *,
     resume: bool = False,
@@ -55,11 +55,16 @@ def evolve(
     executor: Executor | None = None,
     on_generation: Callable[[Run], None] | None = None,
     plots: bool = True,
+    fitness: Callable[..., Any] | None = None,
 ) -> Run:
     """Run (or resume) an evolution and return the finished :class:`Run`.
 
-    ``config`` is a :class:`Config` (not changed: the run works on a copy) or the path of a YAML
-    config. A ``run_dir`` that already holds a run with the same search config is resumed; nothing
+    ``config`` is a :class:`Config` (not changed: the run works on a copy), a mapping (as the YAML
+    would be) or the path of a YAML config. ``fitness`` is the function that scores a genome, in
+    place of the config's ``fitness:``/``data:``: one workers can import (a top-level function of a
+    module) is sent by reference; any other (a lambda, a closure, a function of ``__main__``) runs in
+    this process and needs ``workers: 0`` (else a ConfigError says why); it is identified by a hash
+    of its source, so the cache and a resume know it. A ``run_dir`` that already holds a run with the same search config is resumed; nothing
     already stored is evaluated again, and the settings the run was started with (seed, population,
     generations) are used again. With ``plots``, ``plots/fitness.png`` is redrawn after every
     generation; ``on_generation(run)`` is called after every generation.
@@ -72,7 +77,12 @@ def evolve(
     >>> run.fittest  # doctest: +SKIP
     """
     refuse_in_bootstrapping_child("natsel.evolve()")
-    cfg = load_config(config) if isinstance(config, (str, Path)) else copy.deepcopy(config)
+    if fitness is not None:
+        cfg = config_with(config, fitness=fitness)
+    elif isinstance(config, Mapping):
+        cfg = config_from_dict(config)
+    else:
+        cfg = load_config(config) if isinstance(config, (str, Path)) else copy.deepcopy(config)
     check_workers(cfg)
     path, existing, created = resolve(cfg, run_dir, resume, Path(runs_root))
     folder = RunFolder(path, created)
