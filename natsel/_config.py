@@ -56,7 +56,7 @@ __all__ = ["Config", "ExecutorSettings", "TLSSettings", "Training", "callable_id
 TOP_KEYS = {
     "name", "seed", "direction", "training", "evolution", "space", "objective",
     "workers", "max_trials_per_worker", "threads", "gpus", "cache", "executor", "strategy", "fidelity", "pruning",
-    "stop",
+    "stop", "warm_start", "initial_genomes",
 }  # plus the sections of the objective families (``fitness``, ``data``, ``swarm``, ...)
 EVOLUTION_KEYS = {
     "population", "generations", "elitism", "breeding", "mutation", "mutation_factor",
@@ -477,6 +477,28 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
             if not space[k].contains(val):
                 raise v.err(p + ("initial_genome", k), f"initial_genome: {val!r} is not a valid value of gene '{k}'")
         cfg.initial_genome = init
+    if "initial_genomes" in raw:
+        p = ("initial_genomes",)
+        items = raw["initial_genomes"]
+        if not isinstance(items, list) or not items:
+            raise v.err(p, "'initial_genomes' must be a list of genomes (mappings of gene names to values)")
+        for i, item in enumerate(items):
+            init = v.mapping(item, p + (i,), "an initial genome")
+            for k, val in init.items():
+                if k not in space.names:
+                    raise v.err(p + (i, k), f"initial_genomes[{i}] names unknown gene '{k}'")
+                if not space[k].contains(val):
+                    raise v.err(p + (i, k), f"initial_genomes[{i}]: {val!r} is not a valid value of gene '{k}'")
+            cfg.initial_genomes.append(dict(init))
+    if "warm_start" in raw:
+        p = ("warm_start",)
+        items = raw["warm_start"] if isinstance(raw["warm_start"], list) else [raw["warm_start"]]
+        from natsel._warm import check_sources
+
+        for i, item in enumerate(items):
+            folder = _path(base_dir, v.string(item, p + (i,) if isinstance(raw["warm_start"], list) else p))
+            check_sources([folder], doc.where(p))
+            cfg.warm_start.append(folder)
 
     if "workers" in raw:
         cfg.workers = v.number(raw["workers"], ("workers",), integer=True, low=0)

@@ -35,6 +35,7 @@ from natsel._settings import Pruning
 from natsel._stop import Gate, Stopper, trained
 from natsel._store import RunStore
 from natsel._trial import FULL_BUDGET, Direction, Status, Task, TrialRow, budget_rank
+from natsel._warm import as_history
 from natsel.executors._base import Executor, ExecutorLost
 from natsel.executors._factory import check_workers, make_executor
 from natsel.strategies import PlanContext
@@ -232,6 +233,8 @@ class Loop:
         self.cfg = cfg
         self.stopper = stopper if stopper is not None else Stopper(cfg)
         self.stopper.trained_before = trained(store.trials())
+        #: earlier runs' trials (warm_start), as the strategy reads them
+        self.prior = as_history(store.prior())
         self.store = store
         self.ex = ex
         self.callbacks = callbacks
@@ -446,7 +449,7 @@ class Loop:
         keys = {t["key"] for t in rows}
         for attempt in range(attempts):
             ctx = PlanContext(generation=g, space=cfg.space, population=1, direction=self.direction, history=seen,
-                              known=lambda k: k in keys or store.known_here(k), seed=cfg.seed,
+                              known=lambda k: k in keys or store.known_here(k), seed=cfg.seed, prior=self.prior,
                               rng=np.random.default_rng([cfg.seed, g, slot] + ([attempt] if attempt else [])))
             planned = self.strategy.plan(ctx)
             if not planned:
@@ -494,9 +497,12 @@ class Loop:
         cfg, store = self.cfg, self.store
         history = [t for t in store.trials() if t["generation"] < g]
 
+        prior = self.prior
+
         def context(rng: np.random.Generator, known: Callable[[str], bool]) -> PlanContext:
             return PlanContext(generation=g, space=cfg.space, population=cfg.ga.population, direction=self.direction,
-                               history=history, known=known, rng=rng, initial_genome=cfg.initial_genome, seed=cfg.seed)
+                               history=history, known=known, rng=rng, initial_genome=cfg.initial_genome, seed=cfg.seed,
+                               prior=prior)
 
         budget = self.rungs[0] if self.rungs else FULL_BUDGET  # every genome this run screened has a trial at it
         planned = self.strategy.plan(context(np.random.default_rng([cfg.seed, g]),
@@ -504,6 +510,13 @@ class Loop:
         if planned is None:
             return None
         out = [(cfg.space.key(p.genome), p.genome, p.origin) for p in planned]
+        if g == 0 and cfg.initial_genomes:  # evaluated first, in the first slots (genes left out: sampled)
+            rng = np.random.default_rng([cfg.seed, 0, 0x454E51])  # "ENQ"
+            given = [cfg.space.complete(x, rng) for x in cfg.initial_genomes]
+            first = [(cfg.space.key(x), x, "initial") for x in given]
+            keys = {k for k, _, _ in first}
+            rest = [p for p in out if p[0] not in keys]
+            out = first + rest[:max(0, len(out) - len(first))]
         missing = sum(store.in_shared_cache(k, budget) for k, _, _ in out)
         keys = {k for k, _, _ in out}
         for attempt in range(1, tries + 1):
@@ -598,6 +611,8 @@ class Loop:
         extra: dict[str, Any] = {"source_trial": hit.get("id"), "source_status": hit["status"]}
         if hit.get("id") is None:
             extra["shared_cache"] = True
+        if hit.get("warm_start"):
+            extra["warm_start"] = hit["warm_start"]  # an earlier run with this run's evaluation identity
         self.store.finish(row["id"], Status.CACHED, hit["fitness"], hit["metrics"], 0.0, hit.get("error"),
                           extra=extra)
 

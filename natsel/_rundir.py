@@ -166,12 +166,22 @@ class RunFolder:
             store.update_meta(status="running", generations=cfg.max_generations, overrides=cfg.settings_beyond_file(),
                               session_started=self.started, wall_seconds=self.spent)
         else:
-            meta.update({"natsel_version": __version__, "name": cfg.name, "seed": cfg.seed,
+            prior: list[dict[str, Any]] = []
+            if cfg.warm_start:  # read (and refused) before the folder is written
+                from natsel._warm import describe, prior_trials
+
+                prior, counts = prior_trials(cfg.warm_start, cfg.space, cfg.seed, cache_scope(cfg, prepared),
+                                             cfg.maximize, meta.get("metric"))
+                meta["warm_start"] = {"runs": [str(p) for p in cfg.warm_start], **counts}
+                print(f"natsel: {describe(counts)}", file=sys.stderr)
+            meta.update({"natsel_version": __version__, "scope": cache_scope(cfg, prepared), "name": cfg.name, "seed": cfg.seed,
                          "fingerprint": fingerprint, "objective": cfg.objective, "strategy": cfg.strategy,
                          "generations": cfg.max_generations, "population": cfg.ga.population,
                          "overrides": cfg.settings_beyond_file(), "config_name": cfg.source_name, "base_dir": str(cfg.base_dir),
                          "session_started": self.started})
             self.store = store = RunStore.create(self.path, cfg.source_text, meta)
+            if prior:
+                store.add_prior(prior)
         if cfg.cache is not None:
             store.attach_cache(SharedCache(cfg.cache, cache_scope(cfg, prepared), cache_conditions(cfg)))
         return store

@@ -177,6 +177,10 @@ class Config:
     file_generations: int | None = None
     file_stop: StopRules = field(default_factory=StopRules)
     initial_genome: dict[str, Any] | None = None
+    #: genomes generation 0 evaluates first (``initial_genomes:``, as Optuna's enqueue_trial)
+    initial_genomes: list[dict[str, Any]] = field(default_factory=list)
+    #: earlier run folders whose trials inform this run's strategy (``warm_start:``)
+    warm_start: list[Path] = field(default_factory=list)
     workers: int = 1
     max_trials_per_worker: int = 50
     threads: int = 0  # 0: cores // workers

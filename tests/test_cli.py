@@ -124,7 +124,7 @@ USAGE = [
     (["plot", ".", "--format", "gif"], "error: --format: 'gif' is not one of 'png', 'svg'"),
     (["train-best", ".", "--max-time", "0"], "error: --max-time: 0.0 must be greater than 0"),
     (["evolve", "configs/mixed.yaml", "--run-dir", "README.md"], "error: --run-dir: directory 'README.md' is a file"),
-    (["bogus"], "error: bogus: no such command (commands: evolve, plot, show, swarm, train-best)"),
+    (["bogus"], "error: bogus: no such command (commands: evolve, plot, predict, show, swarm, train-best)"),
     (["--bogus"], "error: --bogus: no such option"),
     (["show", "a", "b"], "error: main show: got unexpected extra argument (b)"),
 ]
