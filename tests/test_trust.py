@@ -150,7 +150,7 @@ def test_resume_reuses_the_seed_and_generations_given_on_the_command_line(write_
     before = natsel.load_run(tmp_path / "run").trials
     again = CliRunner().invoke(main, ["evolve", str(cfg), "--run-dir", str(tmp_path / "run"), "-q"])
     assert again.exit_code == 0, again.output + again.stderr
-    assert "already has all 2 generations" in again.stderr and "--generations N" in again.stderr
+    assert "already stopped (generations: all 2 generations ran)" in again.stderr and "--generations" in again.stderr
     run = natsel.load_run(tmp_path / "run")
     assert run.trials == before and len(run.history) == 2 and run.meta["seed"] == 5
     extended = CliRunner().invoke(main, ["evolve", str(cfg), "--generations", "3", "--run-dir", str(tmp_path / "run"),
