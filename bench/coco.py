@@ -74,54 +74,13 @@ def run_natsel(problem: Any, budget: int, seed: int, options: dict[str, Any] | N
 
     STATE.problem, STATE.calls = problem, []
     doc = {"name": "coco", "seed": seed, "direction": "minimize", "workers": 0, "fitness": "coco:evaluate",
-           "space": _space(problem), "evolution": {"generations": 10_000}}
+           "space": _space(problem), "stop": {"max_trials": budget}}
     if options:
         doc["strategy"] = {"name": "surrogate", **options}
     cfg = natsel.config_from_dict(doc, base_dir=BENCH)
     with tempfile.TemporaryDirectory() as tmp:
-        loop_run(natsel, cfg, Path(tmp) / "run", budget)
+        natsel.evolve(cfg, run_dir=Path(tmp) / "run", progress=False, plots=False)
     return list(STATE.calls[:budget])
-
-
-def loop_run(natsel: Any, cfg: Any, path: Path, budget: int) -> None:
-    """natsel.evolve until ``budget`` evaluations (the fitness raises a private exception to stop)."""
-    import natsel._evolve as ev
-
-    original = ev.Loop.run_generational
-
-    def until(self: Any) -> Any:
-        self.callbacks.callbacks.append(_Stop(budget))
-        return original(self)
-
-    ev.Loop.run_generational = until  # type: ignore[method-assign]
-    try:
-        natsel.evolve(cfg, run_dir=path, progress=False, plots=False)
-    except _Enough:
-        pass
-    finally:
-        ev.Loop.run_generational = original  # type: ignore[method-assign]
-
-
-class _Enough(Exception):
-    pass
-
-
-class _Stop:
-    """A progress callback that ends the run once ``budget`` evaluations were made."""
-
-    wants_run = False
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-
-    def start(self, *a: Any) -> None: ...
-    def generation_start(self, *a: Any) -> None: ...
-    def close(self) -> None: ...
-    def generation_end(self, *a: Any) -> None: ...
-
-    def result(self, *a: Any) -> None:
-        if len(STATE.calls) >= self.budget:
-            raise _Enough
 
 
 def run_optuna(kind: str, problem: Any, budget: int, seed: int) -> list[float]:

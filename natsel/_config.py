@@ -16,14 +16,17 @@ from natsel import strategies
 from natsel._errors import ConfigError
 from natsel._imports import callable_identity, resolve_callable
 from natsel._settings import (
+    STOP_KEYS,
     Config,
     ExecutorSettings,
     Fidelity,
     Pruning,
+    StopRules,
     TLSSettings,
     Tracking,
     Training,
     check_metric_fits,
+    parse_duration,
 )
 from natsel._space import (
     CONDITION_OPS,
@@ -54,7 +57,7 @@ __all__ = ["Config", "ExecutorSettings", "TLSSettings", "Training", "callable_id
 TOP_KEYS = {
     "name", "seed", "direction", "training", "evolution", "space", "objective",
     "workers", "max_trials_per_worker", "threads", "gpus", "cache", "executor", "strategy", "fidelity", "pruning",
-    "tracking",
+    "tracking", "stop", "warm_start", "initial_genomes",
 }  # plus the sections of the objective families (``fitness``, ``data``, ``swarm``, ...)
 EVOLUTION_KEYS = {
     "population", "generations", "elitism", "breeding", "mutation", "mutation_factor",
@@ -284,7 +287,7 @@ def apply_run_settings(cfg: Config, meta: dict[str, Any], run_path: Path) -> Con
     """
     changed = set(cfg.overrides) | set(cfg.settings_beyond_file())
     keep = {k: v for k, v in stored_overrides(meta, run_path).items()
-            if k in ("seed", "population", "generations") and k not in changed}
+            if k in ("seed", "population", "generations", *STOP_KEYS) and k not in changed}
     cfg.override(**keep)
     if meta.get("task"):
         cfg.resolved_task = meta["task"]
@@ -441,6 +444,7 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
         ga["crossover"] = v.string(ev["crossover"], p + ("crossover",), set(CROSSOVERS))
     if "max_retries" in ev:
         ga["max_retries"] = v.number(ev["max_retries"], p + ("max_retries",), integer=True, low=0)
+    _parse_stop(v, raw, cfg)
     _parse_strategy(v, raw, cfg)
     ga_only = [k for k in GA_ONLY if k in ev]
     if ga_only and cfg.strategy != "genetic":
@@ -477,6 +481,28 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
             if not space[k].contains(val):
                 raise v.err(p + ("initial_genome", k), f"initial_genome: {val!r} is not a valid value of gene '{k}'")
         cfg.initial_genome = init
+    if "initial_genomes" in raw:
+        p = ("initial_genomes",)
+        items = raw["initial_genomes"]
+        if not isinstance(items, list) or not items:
+            raise v.err(p, "'initial_genomes' must be a list of genomes (mappings of gene names to values)")
+        for i, item in enumerate(items):
+            init = v.mapping(item, p + (i,), "an initial genome")
+            for k, val in init.items():
+                if k not in space.names:
+                    raise v.err(p + (i, k), f"initial_genomes[{i}] names unknown gene '{k}'")
+                if not space[k].contains(val):
+                    raise v.err(p + (i, k), f"initial_genomes[{i}]: {val!r} is not a valid value of gene '{k}'")
+            cfg.initial_genomes.append(dict(init))
+    if "warm_start" in raw:
+        p = ("warm_start",)
+        items = raw["warm_start"] if isinstance(raw["warm_start"], list) else [raw["warm_start"]]
+        from natsel._warm import check_sources
+
+        for i, item in enumerate(items):
+            folder = _path(base_dir, v.string(item, p + (i,) if isinstance(raw["warm_start"], list) else p))
+            check_sources([folder], doc.where(p))
+            cfg.warm_start.append(folder)
 
     if "workers" in raw:
         cfg.workers = v.number(raw["workers"], ("workers",), integer=True, low=0)
@@ -665,6 +691,32 @@ def _parse_fidelity(v: _V, raw: dict[str, Any], cfg: Config) -> None:
             min_trials=v.number(pr.get("min_trials", 5), p + ("min_trials",), integer=True, low=1))
 
 
+def _parse_stop(v: _V, raw: dict[str, Any], cfg: Config) -> None:
+    """``stop: {max_trials, timeout, target, patience, min_delta}``: any combination; the first reached ends the run."""
+    if "stop" not in raw:
+        return
+    p = ("stop",)
+    st = v.mapping(raw["stop"], p, "stop")
+    v.keys(st, set(STOP_KEYS), p, "'stop'")
+    rules = StopRules()
+    if "max_trials" in st:
+        rules.max_trials = v.number(st["max_trials"], p + ("max_trials",), integer=True, low=1)
+    if "timeout" in st:
+        try:
+            rules.timeout = parse_duration(st["timeout"])
+        except ValueError as exc:
+            raise v.err(p + ("timeout",), f"stop timeout: {exc}") from None
+    if "target" in st:
+        rules.target = v.number(st["target"], p + ("target",))
+    if "patience" in st:
+        rules.patience = v.number(st["patience"], p + ("patience",), integer=True, low=1)
+    if "min_delta" in st:
+        rules.min_delta = v.number(st["min_delta"], p + ("min_delta",), low=0)
+        if rules.patience is None:
+            raise v.err(p + ("min_delta",), "stop min_delta is the improvement patience waits for; set patience too")
+    cfg.stop, cfg.file_stop = rules, StopRules(**vars(rules))
+
+
 def _parse_strategy(v: _V, raw: dict[str, Any], cfg: Config) -> None:
     """``strategy: random`` or ``strategy: {name: random, <option>: <value>, ...}``."""
     from natsel import strategies
@@ -715,6 +767,49 @@ def config_from_dict(data: Mapping[str, Any], base_dir: str | Path | None = None
     text = yaml.safe_dump(data, sort_keys=False)
     doc = loads_yaml(text, "<config>")
     return _validate(doc, Path(base_dir or Path.cwd()).resolve(), text)
+
+
+def config_with(config: Config | Mapping[str, Any] | str | Path, **sections: Any) -> Config:
+    """``config`` (a Config, a mapping or a YAML file) with top-level ``sections`` set (None: removed),
+    validated again; a ``fitness`` given as a function is held as :func:`natsel.evolve` documents."""
+    overrides: dict[str, Any] = {}
+    if isinstance(config, Config):
+        data, base = dict(config.raw), config.base_dir
+        overrides = dict(config.overrides)
+    elif isinstance(config, Mapping):
+        data, base = dict(config), None
+    else:
+        data = load_yaml(config).data
+        if not isinstance(data, dict):
+            raise ConfigError("the config must be a mapping", str(config))
+        base = Path(config).resolve().parent
+    held = None
+    fn = sections.get("fitness")
+    if callable(fn):
+        try:
+            sections["fitness"] = function_ref(fn)
+        except ConfigError as exc:  # a lambda, a closure, a function of __main__: this process only
+            from natsel._imports import hold_in_process
+
+            held = ("it is defined in __main__, which workers cannot import" if "__main__" in str(exc) else
+                    "a lambda or a function defined inside another cannot be imported by name")
+            sections["fitness"] = hold_in_process(fn)
+    for k, v in sections.items():
+        if v is None:
+            data.pop(k, None)
+        else:
+            data[k] = v
+    if "data" in data and sections.get("fitness") is not None:
+        data.pop("data", None)
+    cfg = config_from_dict(data, base)
+    if isinstance(config, Config):
+        cfg.override(**overrides)
+        cfg.workers = config.workers
+    if held is not None and (cfg.workers != 0 or cfg.executor.type != "local"):
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise ConfigError(f"fitness {name} cannot be sent to worker processes ({held}); run it in "
+                          "this process with workers: 0, or define it at the top level of a module", "fitness")
+    return cfg
 
 
 def function_ref(fn: Any) -> str:

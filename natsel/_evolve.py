@@ -19,22 +19,23 @@ import math
 import sys
 import time
 import zlib
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from natsel import objectives, strategies
-from natsel._config import Config, apply_run_settings, load_config
+from natsel._config import Config, apply_run_settings, config_from_dict, config_with, load_config
 from natsel._errors import refuse_in_bootstrapping_child
 from natsel._progress import Bars, Callbacks, FitnessPlot, Many, OnGeneration
 from natsel._run import Run, compute_history, outcome, pick_best
 from natsel._rundir import RunFolder, resolve
 from natsel._settings import Pruning
+from natsel._stop import Gate, Stopper, trained
 from natsel._store import RunStore
 from natsel._trial import FULL_BUDGET, Direction, Status, Task, TrialRow, budget_rank
+from natsel._warm import as_history
 from natsel.executors._base import Executor, ExecutorLost
 from natsel.executors._factory import check_workers, make_executor
 from natsel.strategies import PlanContext
@@ -47,7 +48,7 @@ def trial_seed(seed: int, key: str) -> int:
 
 
 def evolve(
-    config: Config | str | Path,
+    config: Config | Mapping[str, Any] | str | Path,
     run_dir: str | Path | None = None,
     *,
     resume: bool = False,
@@ -56,11 +57,16 @@ def evolve(
     executor: Executor | None = None,
     on_generation: Callable[[Run], None] | None = None,
     plots: bool = True,
+    fitness: Callable[..., Any] | None = None,
 ) -> Run:
     """Run (or resume) an evolution and return the finished :class:`Run`.
 
-    ``config`` is a :class:`Config` (not changed: the run works on a copy) or the path of a YAML
-    config. A ``run_dir`` that already holds a run with the same search config is resumed; nothing
+    ``config`` is a :class:`Config` (not changed: the run works on a copy), a mapping (as the YAML
+    would be) or the path of a YAML config. ``fitness`` is the function that scores a genome, in
+    place of the config's ``fitness:``/``data:``: one workers can import (a top-level function of a
+    module) is sent by reference; any other (a lambda, a closure, a function of ``__main__``) runs in
+    this process and needs ``workers: 0`` (else a ConfigError says why); it is identified by a hash
+    of its source, so the cache and a resume know it. A ``run_dir`` that already holds a run with the same search config is resumed; nothing
     already stored is evaluated again, and the settings the run was started with (seed, population,
     generations) are used again. With ``plots``, ``plots/fitness.png`` is redrawn after every
     generation; ``on_generation(run)`` is called after every generation.
@@ -73,7 +79,12 @@ def evolve(
     >>> run.fittest  # doctest: +SKIP
     """
     refuse_in_bootstrapping_child("natsel.evolve()")
-    cfg = load_config(config) if isinstance(config, (str, Path)) else copy.deepcopy(config)
+    if fitness is not None:
+        cfg = config_with(config, fitness=fitness)
+    elif isinstance(config, Mapping):
+        cfg = config_from_dict(config)
+    else:
+        cfg = load_config(config) if isinstance(config, (str, Path)) else copy.deepcopy(config)
     check_workers(cfg)
     path, existing, created = resolve(cfg, run_dir, resume, Path(runs_root))
     folder = RunFolder(path, created)
@@ -93,10 +104,10 @@ def evolve(
         if on_generation is not None:
             callbacks.append(OnGeneration(on_generation))
         callbacks += trackers(cfg, path)  # tracking: mirrored from the store in the background
-        loop = Loop(cfg, store, ex, Many(callbacks))
-        if folder.before.get("status") in ("finished", "exhausted") and first_unfinished(store, loop) >= cfg.generations:
-            print(f"natsel: {path} already has all {cfg.generations} generations; nothing to do "
-                  f"(--generations N with N > {cfg.generations} extends it)", file=sys.stderr)
+        loop = Loop(cfg, store, ex, Many(callbacks), Stopper(cfg, folder.spent, folder.started))
+        if folder.before.get("status") in ("finished", "exhausted") and (line := loop.already_stopped()):
+            print(f"natsel: {path} already stopped ({line}); nothing to do (a larger --generations, --max-trials, "
+                  "--timeout, or another --target or --patience extends it)", file=sys.stderr)
         loop.run()
         if executor is None:
             ex.close()
@@ -219,8 +230,13 @@ def write_summaries(cfg: Config, store: RunStore) -> float | None:
 class Loop:
     """Plan -> cache -> dispatch -> record -> summaries, one generation at a time."""
 
-    def __init__(self, cfg: Config, store: RunStore, ex: Executor, callbacks: Many) -> None:
+    def __init__(self, cfg: Config, store: RunStore, ex: Executor, callbacks: Many,
+                 stopper: Stopper | None = None) -> None:
         self.cfg = cfg
+        self.stopper = stopper if stopper is not None else Stopper(cfg)
+        self.stopper.trained_before = trained(store.trials())
+        #: earlier runs' trials (warm_start), as the strategy reads them
+        self.prior = as_history(store.prior())
         self.store = store
         self.ex = ex
         self.callbacks = callbacks
@@ -232,7 +248,7 @@ class Loop:
         self.continues = cfg.fidelity is not None and cfg.fidelity.resource == "epochs" and cfg.fidelity.checkpoints
 
     def run(self) -> str:
-        """Run until ``cfg.generations`` are done; returns the run's final status."""
+        """Run until a stop rule ends the search (:mod:`natsel._stop`); returns the run's final status."""
         cfg, store = self.cfg, self.store
         if cfg.schedule == "steady":
             status, stopped_at = self.run_steady()
@@ -240,7 +256,8 @@ class Loop:
             status, stopped_at = self.run_generational()
         write_summaries(cfg, store)
         counts = outcome(store.trials())
-        meta: dict[str, Any] = {"status": status, "finished": time.time()}
+        rule, line = self.stopper.reached if status == "finished" and self.stopper.reached else (None, None)
+        meta: dict[str, Any] = {"status": status, "finished": time.time(), "stopped_by": rule, "stop_reason": line}
         if counts["succeeded"] == 0 and counts["failed"] > 0:
             meta.update(status="failed", error=f"no trial succeeded; most common error: {counts['common_error']}")
         store.update_meta(**meta)
@@ -249,37 +266,51 @@ class Loop:
         store.close()
         return str(meta["status"])
 
+    def already_stopped(self) -> str | None:
+        """The stop rule a (resumed) run has reached before this session trains anything, if any."""
+        g = first_unfinished(self.store, self)
+        reached = self.stopper.check(self.store.trials(), g)
+        self.stopper.reached = None  # asked again when the loop starts
+        return None if reached is None else reached[1]
+
     def run_generational(self) -> tuple[str, int]:
-        """Generation after generation, each complete before the next is planned."""
-        cfg, store = self.cfg, self.store
-        start = first_unfinished(store, self)
-        status, stopped_at = "finished", start
-        self.callbacks.start(cfg.generations, start)
+        """Generation after generation, each complete before the next is planned, until a stop rule
+        ends the search. A generation a rule cut (``max_trials``, ``timeout``, ``target``) keeps its
+        trials that did not start as planned ones: a resume with a larger budget runs them."""
+        cfg, store, stop = self.cfg, self.store, self.stopper
+        g = first_unfinished(store, self)
+        status = "finished"
+        self.callbacks.start(cfg.max_generations, g, stop)
         try:
             best: float | None = (store.read_json("best.json") or {}).get("fitness")
-            for g in range(start, cfg.generations):
+            while stop.check(store.trials(), g) is None:
                 store.drop_checkpoints(keep=[r["id"] for r in store.generation(g)])  # earlier generations' are done
                 if not store.generation(g):
                     started = time.perf_counter()
                     planned = self.plan(g)
                     if planned is None:
-                        status, stopped_at = "exhausted", g
+                        status = "exhausted"
                         break
                     store.add_planned(g, planned, self.rungs[0] if self.rungs else FULL_BUDGET,
                                       extra={"plan_seconds": time.perf_counter() - started})
                 self.run_generation(g, best)
-                while (promoted := self.promote(g)) is not None:  # successive halving: rung after rung
-                    budget, rows = promoted
+                while stop.check(store.trials(), g) is None and (promoted := self.promote(g)) is not None:
+                    budget, rows = promoted  # successive halving: rung after rung
                     first = max(r["slot"] for r in store.generation(g)) + 1
                     store.add_planned(g, [(r["key"], r["genome"], "promoted") for r in rows], budget, first)
                     self.run_generation(g, best)
-                store.drop_checkpoints()
                 best = write_summaries(cfg, store)
+                if any(r["status"] == Status.PENDING for r in store.generation(g)):
+                    if stop.check(store.trials(), g) is None:
+                        raise RuntimeError(f"{type(self.ex).__name__} did not run every task of generation {g}")
+                    break  # cut by a stop rule: the rest of the generation waits for a larger budget
+                store.drop_checkpoints()
                 if self.callbacks.wants_run:
                     self.callbacks.generation_end(Run(store.path))
+                g += 1
         finally:
             self.callbacks.close()
-        return status, stopped_at
+        return status, g
 
     # -- the steady-state schedule ----------------------------------------------------------
     def run_steady(self) -> tuple[str, int]:
@@ -292,8 +323,8 @@ class Loop:
         is seeded with (seed, generation, slot). So every plan can be replayed from the store, and a
         resume dispatches what was planned and never plans it again; which trials had finished
         when a plan was made depends on timing, so two runs with the same seed give the same
-        genomes only with one worker."""
-        cfg, store = self.cfg, self.store
+        genomes only with one worker. Nothing is planned once a stop rule is reached."""
+        cfg, store, stop = self.cfg, self.store, self.stopper
         if not store.generation(0):
             started = time.perf_counter()
             planned = self.plan(0)
@@ -301,20 +332,26 @@ class Loop:
                 return "exhausted", 0
             store.add_planned(0, planned, extra={"plan_seconds": time.perf_counter() - started})
         first = len(store.generation(0))
-        pop = cfg.ga.population
+        pop, generations = cfg.ga.population, cfg.max_generations
         self.rows: dict[int, TrialRow] = {r["id"]: r for r in store.trials()}  # the store, mirrored
         # a genome a shared cache served is not trained: the last generation plans one more in its place
         served = sum(r["generation"] > 0 and bool((r.get("extra") or {}).get("shared_cache")) for r in self.rows.values())
-        total = first + pop * (cfg.generations - 1) + served
-        queue: deque[Task] = deque()
+        total = math.inf if generations is None else first + pop * (generations - 1) + served
+        queue: Gate = Gate([], stop)  # no trial starts once a stop rule is reached
         running: dict[tuple[str, str], int] = {}  # evaluation identity -> the trial evaluating it
         waiting: dict[tuple[str, str], list[TrialRow]] = {}  # the same evaluation planned twice: copied after
         state = {"planned": len(self.rows), "outstanding": 0, "block": 0, "status": "finished",
-                 "stopped_at": cfg.generations,
+                 "stopped_at": generations or 0,
                  "done": sum(r["status"] != Status.PENDING for r in self.rows.values())}
-        ends = [first + pop * k for k in range(cfg.generations)]  # results after which a "generation" ends
-        ends[-1] = total
+        blocks = math.inf if generations is None else generations
         best: float | None = (store.read_json("best.json") or {}).get("fitness")
+
+        def end(k: int) -> float:  # the number of results after which "generation" k ends
+            return total if k >= blocks - 1 else first + pop * k
+
+        def room() -> bool:  # a stop rule lets one more trial be dispatched
+            left = stop.trials_left(list(self.rows.values()))
+            return stop.open() and (left is None or left > state["outstanding"])
 
         def copy_cached(row: TrialRow) -> None:
             self.finish_cached(row)
@@ -326,7 +363,6 @@ class Loop:
             ident = (row["key"], row["budget"])
             if new and store.in_shared_cache(*ident):
                 total += 1  # served, not trained: a new genome takes its place in the budget
-                ends[-1] += 1
             if store.lookup(*ident) is not None:
                 copy_cached(row)
             elif ident in running:
@@ -337,7 +373,8 @@ class Loop:
                 state["outstanding"] += 1
 
         def top_up() -> None:  # keep every worker busy while trials remain to plan
-            while state["outstanding"] < self.ex.slots and state["planned"] < total and state["status"] == "finished":
+            while (state["outstanding"] < self.ex.slots and state["planned"] < total and state["status"] == "finished"
+                   and room() and stop.check(list(self.rows.values()), state["block"]) is None):
                 row = self.plan_steady(state["planned"], first)
                 if row is None:
                     state["status"], state["stopped_at"] = "exhausted", self.steady_place(state["planned"], first)[0]
@@ -353,28 +390,30 @@ class Loop:
             state["block"] += 1
 
         def end_blocks(final: bool = False) -> None:
-            while state["block"] < cfg.generations and state["done"] >= ends[state["block"]]:
+            while state["block"] < blocks and state["done"] >= end(state["block"]):
                 end_block()
-                if state["block"] < cfg.generations and state["planned"] > state["done"]:
-                    self.callbacks.generation_start(state["block"], ends[state["block"]] - state["done"], best)
-            started = ends[state["block"] - 1] if state["block"] else 0
-            if final and state["block"] < cfg.generations and state["done"] > started:
-                end_block()  # the part of a generation an exhausted space left
+                if state["block"] < blocks and state["planned"] > state["done"]:
+                    self.callbacks.generation_start(state["block"], int(end(state["block"])) - state["done"], best)
+            started = end(state["block"] - 1) if state["block"] else 0
+            if final and state["block"] < blocks and state["done"] > started:
+                end_block()  # the part of a generation an exhausted space or a stop rule left
 
-        state["block"] = sum(state["done"] >= e for e in ends)
-        for r in list(self.rows.values()):
-            if r["status"] == Status.PENDING:
-                enqueue(r)
-        self.callbacks.start(cfg.generations, state["block"])
+        while state["block"] < blocks and state["done"] >= end(state["block"]):
+            state["block"] += 1
+        for r in sorted(self.rows.values(), key=lambda t: t["id"]):
+            if r["status"] == Status.PENDING and (room() or store.lookup(r["key"], r["budget"]) is not None):
+                enqueue(r)  # planned before a stop or a kill; past a max_trials budget they stay planned
+        self.callbacks.start(generations, state["block"], stop)
         try:
-            if state["block"] < cfg.generations:
-                self.callbacks.generation_start(state["block"], ends[state["block"]] - state["done"], best)
+            if state["block"] < blocks:
+                self.callbacks.generation_start(state["block"], int(end(state["block"])) - state["done"], best)
             top_up()
             end_blocks()
             for res in self.ex.run(queue):
                 store.finish(res.trial_id, res.status, res.fitness, res.metrics, res.seconds, res.error, res.started,
                              res.extra)
                 row = self.rows[res.trial_id] = store.trial(res.trial_id)
+                stop.observe(res)
                 self.callbacks.result(res)
                 state["outstanding"] -= 1
                 state["done"] += 1
@@ -384,10 +423,13 @@ class Loop:
                     copy_cached(copy_row)
                 top_up()
                 end_blocks()
-            if any(r["status"] == Status.PENDING for r in self.rows.values()):
+            reached = stop.check(list(self.rows.values()), state["block"])
+            if any(r["status"] == Status.PENDING for r in self.rows.values()) and reached is None:
                 raise RuntimeError(f"{type(self.ex).__name__} did not run the tasks added while it ran; schedule: "
                                    "steady needs an executor that reads its task deque as workers come free")
-            end_blocks(final=state["status"] != "finished")
+            end_blocks(final=state["status"] != "finished" or reached is not None)
+            if state["status"] == "finished" and reached is None:
+                stop.check(list(self.rows.values()), state["block"])  # all generations ran: say so
         finally:
             self.callbacks.close()
         return str(state["status"]), int(state["stopped_at"])
@@ -396,8 +438,10 @@ class Loop:
         """(generation, slot) of the ``n``-th trial of a steady-state run whose generation 0 holds ``first``."""
         if n < first:
             return 0, n
-        pop, last = self.cfg.ga.population, max(1, self.cfg.generations - 1)
-        g = min(1 + (n - first) // pop, last)  # the last generation takes the genomes planned for served ones
+        pop, generations = self.cfg.ga.population, self.cfg.max_generations
+        g = 1 + (n - first) // pop
+        if generations is not None:
+            g = min(g, max(1, generations - 1))  # the last generation takes the genomes planned for served ones
         return g, n - first - (g - 1) * pop
 
     def plan_steady(self, n: int, first: int, attempts: int = 3) -> TrialRow | None:
@@ -411,7 +455,7 @@ class Loop:
         started = time.perf_counter()
         for attempt in range(attempts):
             ctx = PlanContext(generation=g, space=cfg.space, population=1, direction=self.direction, history=seen,
-                              known=lambda k: k in keys or store.known_here(k), seed=cfg.seed,
+                              known=lambda k: k in keys or store.known_here(k), seed=cfg.seed, prior=self.prior,
                               rng=np.random.default_rng([cfg.seed, g, slot] + ([attempt] if attempt else [])))
             planned = self.strategy.plan(ctx)
             if not planned:
@@ -460,9 +504,12 @@ class Loop:
         cfg, store = self.cfg, self.store
         history = [t for t in store.trials() if t["generation"] < g]
 
+        prior = self.prior
+
         def context(rng: np.random.Generator, known: Callable[[str], bool]) -> PlanContext:
             return PlanContext(generation=g, space=cfg.space, population=cfg.ga.population, direction=self.direction,
-                               history=history, known=known, rng=rng, initial_genome=cfg.initial_genome, seed=cfg.seed)
+                               history=history, known=known, rng=rng, initial_genome=cfg.initial_genome, seed=cfg.seed,
+                               prior=prior)
 
         budget = self.rungs[0] if self.rungs else FULL_BUDGET  # every genome this run screened has a trial at it
         planned = self.strategy.plan(context(np.random.default_rng([cfg.seed, g]),
@@ -470,6 +517,13 @@ class Loop:
         if planned is None:
             return None
         out = [(cfg.space.key(p.genome), p.genome, p.origin) for p in planned]
+        if g == 0 and cfg.initial_genomes:  # evaluated first, in the first slots (genes left out: sampled)
+            rng = np.random.default_rng([cfg.seed, 0, 0x454E51])  # "ENQ"
+            given = [cfg.space.complete(x, rng) for x in cfg.initial_genomes]
+            first = [(cfg.space.key(x), x, "initial") for x in given]
+            keys = {k for k, _, _ in first}
+            rest = [p for p in out if p[0] not in keys]
+            out = first + rest[:max(0, len(out) - len(first))]
         missing = sum(store.in_shared_cache(k, budget) for k, _, _ in out)
         keys = {k for k, _, _ in out}
         for attempt in range(1, tries + 1):
@@ -494,7 +548,10 @@ class Loop:
         tasks: list[Task] = []
         later: list[TrialRow] = []
         queued: set[tuple[str, str]] = set()
+        left = self.stopper.trials_left(store.trials())  # max_trials: slots in order, the rest stay planned
         for r in rows:
+            if left is not None and left <= 0:
+                break
             ident = (r["key"], r["budget"])
             if store.lookup(*ident) is not None:
                 self.finish_cached(r)
@@ -505,14 +562,18 @@ class Loop:
             else:
                 queued.add(ident)
                 tasks.append(self.rung_task(r, prune))
-        tasks = longest_first(tasks, history, self.cfg.space)  # fewer idle workers at the generation's end
+                left = None if left is None else left - 1
+        if self.ex.slots > 1:  # fewer idle workers at the generation's end; one worker runs them in slot order,
+            tasks = longest_first(tasks, history, self.cfg.space)  # so a stop rule's cut is a prefix of trial order
         self.callbacks.generation_start(g, len(tasks), best)
-        for res in self.ex.run(tasks):
+        for res in self.ex.run(Gate(tasks, self.stopper)):  # no trial starts once a stop rule is reached
             store.finish(res.trial_id, res.status, res.fitness, res.metrics, res.seconds, res.error, res.started,
                          res.extra, res.checkpoint if self.continues else None)
+            self.stopper.observe(res)
             self.callbacks.result(res)
         for r in later:
-            self.finish_cached(r)
+            if store.lookup(r["key"], r["budget"]) is not None:  # its evaluation ran (a stop rule may have held it)
+                self.finish_cached(r)
 
     def rung_task(self, row: TrialRow, prune: list[float | None] | None) -> Task:
         """A generation's trial as a task. With checkpoints (``fidelity.checkpoints``, epochs), a trial
@@ -557,6 +618,8 @@ class Loop:
         extra: dict[str, Any] = {"source_trial": hit.get("id"), "source_status": hit["status"]}
         if hit.get("id") is None:
             extra["shared_cache"] = True
+        if hit.get("warm_start"):
+            extra["warm_start"] = hit["warm_start"]  # an earlier run with this run's evaluation identity
         self.store.finish(row["id"], Status.CACHED, hit["fitness"], hit["metrics"], 0.0, hit.get("error"),
                           extra=extra)
 

@@ -152,6 +152,41 @@ def _import_module(mod_name: str, base_dir: Path) -> Any:
     return _current(f"{private}.{mod_name}")
 
 
+#: the module name of references to functions held in this process (``natsel.evolve(cfg, fitness=fn)``
+#: with a lambda or a function of ``__main__``); only ``workers: 0`` can call them
+IN_PROCESS = "natsel.in_process"
+_HELD: dict[str, Any] = {}
+
+
+def function_hash(fn: Any) -> str:
+    """A hash of what a function does: its bytecode, constants and names (not where it is written:
+    the same lambda on another line is the same function) and the values it closes over."""
+    code = getattr(fn, "__code__", None)
+    what = _code_text(code) if code is not None else repr(fn)
+    cells = [repr(c.cell_contents) for c in (getattr(fn, "__closure__", None) or ()) if _filled(c)]
+    return source_hash(repr((what, getattr(fn, "__qualname__", ""), cells)).encode())
+
+
+def _code_text(code: Any) -> str:
+    consts = [_code_text(c) if hasattr(c, "co_code") else repr(c) for c in code.co_consts]
+    return repr((code.co_code, consts, code.co_names, code.co_varnames, code.co_freevars))
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+    except ValueError:
+        return False
+    return True
+
+
+def hold_in_process(fn: Any) -> str:
+    """A ``module:function`` reference to ``fn`` that resolves in this process only, named by its hash."""
+    name = f"{''.join(c if c.isalnum() else '_' for c in getattr(fn, '__name__', 'fn'))}_{function_hash(fn)}"
+    _HELD[name] = fn
+    return f"{IN_PROCESS}:{name}"
+
+
 def resolve_callable(ref: str, base_dir: Path, expect: str | None = None) -> Any:
     """Import ``package.module:function``; the config's folder is importable too (and comes first).
 
@@ -160,6 +195,11 @@ def resolve_callable(ref: str, base_dir: Path, expect: str | None = None) -> Any
     if ":" not in ref:
         raise ValueError(f"'{ref}' must look like package.module:function")
     mod_name, _, attr = ref.partition(":")
+    if mod_name == IN_PROCESS:
+        if attr not in _HELD:
+            raise ValueError(f"'{ref}' is a function held by the process that started the run; pass it again "
+                             "(natsel.evolve(cfg, fitness=fn)), and run it with workers: 0")
+        return _HELD[attr]
     try:
         module = _import_module(mod_name, base_dir)
     except Exception as exc:  # noqa: BLE001 - any import failure is the user's module
@@ -185,6 +225,8 @@ def callable_identity(ref: str, base_dir: Path) -> dict[str, str]:
     after its ``fit.py`` changed. The shared genome cache is scoped by this identity.
     """
     mod_name = ref.partition(":")[0]
+    if mod_name == IN_PROCESS:  # named by its own hash (held functions: a lambda, one of __main__)
+        return {"ref": ref, "sha256": ref.rpartition("_")[2]}
     module = _import_module(mod_name, base_dir)
     file = getattr(module, "__file__", None)
     if not file:

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from natsel._run import Run
 from natsel._trial import Direction, Result
+
+if TYPE_CHECKING:
+    from natsel._stop import Stopper
 
 
 class Callbacks:
     """Hooks the loop calls; the default does nothing."""
 
-    def start(self, generations: int, first: int) -> None:
-        """Before the first generation this call runs (``first`` of ``generations``)."""
+    def start(self, generations: int | None, first: int, stop: Stopper | None = None) -> None:
+        """Before the first generation this call runs (``first`` of ``generations``; None: no such
+        limit); ``stop``: the run's stop rules, for the budget left."""
 
     def generation_start(self, g: int, trials: int, best: float | None) -> None:
         """Generation ``g`` dispatches ``trials`` evaluations; ``best`` so far (None: none yet)."""
@@ -34,7 +38,10 @@ class Callbacks:
 
 
 class Bars(Callbacks):
-    """tqdm bars for generations and for the trials of one generation, with the best so far."""
+    """tqdm bars for the binding budget and for the trials of one generation, with the best so far.
+
+    The first bar counts trials of ``max_trials`` when that rule is set, else generations (of
+    ``generations``, or open-ended); with ``timeout`` it shows the time left."""
 
     def __init__(self, direction: Direction) -> None:
         from tqdm import tqdm
@@ -44,10 +51,27 @@ class Bars(Callbacks):
         self.gen: Any = None
         self.bar: Any = None
         self.best: float | None = None
+        self.stop: Stopper | None = None
+        self.by_trials = False
 
-    def start(self, generations: int, first: int) -> None:
-        self.gen = self._tqdm(total=generations, initial=min(first, generations), desc="generations", unit="gen",
-                              position=0, dynamic_ncols=True, file=sys.stderr)
+    def start(self, generations: int | None, first: int, stop: Stopper | None = None) -> None:
+        self.stop = stop
+        limit = stop.rules.max_trials if stop is not None else None
+        if limit is not None:
+            self.by_trials = True
+            self.gen = self._tqdm(total=limit, initial=min(limit, stop.trained_before), desc="trials", unit="trial",
+                                  position=0, dynamic_ncols=True, file=sys.stderr)
+        else:
+            self.gen = self._tqdm(total=generations, initial=min(first, generations) if generations else first,
+                                  desc="generations", unit="gen", position=0, dynamic_ncols=True, file=sys.stderr)
+        self._left()
+
+    def _left(self) -> None:
+        left = self.stop.seconds_left() if self.stop is not None else None
+        if left is not None and self.gen is not None:
+            from natsel._stop import duration
+
+            self.gen.set_postfix(left=duration(left))
 
     def generation_start(self, g: int, trials: int, best: float | None) -> None:
         self.best = best
@@ -61,6 +85,9 @@ class Bars(Callbacks):
         if self.bar is not None:
             self.bar.update(1)
             self._postfix()
+        if self.by_trials and self.gen is not None:
+            self.gen.update(1)
+        self._left()
 
     def _postfix(self) -> None:
         if self.bar is not None and self.best is not None:
@@ -70,8 +97,9 @@ class Bars(Callbacks):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        if self.gen is not None:
+        if self.gen is not None and not self.by_trials:
             self.gen.update(1)
+        self._left()
 
     def close(self) -> None:
         for b in (self.bar, self.gen):
@@ -112,9 +140,9 @@ class Many(Callbacks):
     def __init__(self, callbacks: list[Callbacks]) -> None:
         self.callbacks = callbacks
 
-    def start(self, generations: int, first: int) -> None:
+    def start(self, generations: int | None, first: int, stop: Stopper | None = None) -> None:
         for c in self.callbacks:
-            c.start(generations, first)
+            c.start(generations, first, stop)
 
     def generation_start(self, g: int, trials: int, best: float | None) -> None:
         for c in self.callbacks:

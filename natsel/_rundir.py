@@ -129,6 +129,8 @@ class RunFolder:
         self.existing = is_run_dir(path)  # decided again under the lock
         self.before: dict[str, Any] = read_meta(path) if self.existing else {}
         self.store: RunStore | None = None
+        #: wall-clock seconds earlier sessions of this run searched (a stop rule's timeout counts them)
+        self.spent = 0.0
 
     def open(self, cfg: Config, prepared: Prepared) -> RunStore:
         """Open (resume) or create the store; a resume must match the search, data and scoring."""
@@ -141,7 +143,8 @@ class RunFolder:
             if old.get("fingerprint") != fingerprint:
                 diff = config_diff(old.get("fingerprint") or {}, fingerprint)
                 raise RunDirError(f"{self.path} was made with a different config (differs in: "
-                                  f"{'; '.join(diff) or 'format'}); use a new run folder")
+                                  f"{'; '.join(diff) or 'format'}); use a new run folder (with 'warm_start: "
+                                  f"[{self.path}]' its trials inform the new search)")
             for key, what in (("fitness", "the fitness function"), ("model", "the model builder")):
                 before, now = old.get(key) or {}, meta.get(key) or {}
                 if before.get("sha256") and before.get("sha256") != now.get("sha256"):
@@ -156,15 +159,29 @@ class RunFolder:
                 if old.get(key) is not None and meta.get(key) is not None and old[key] != meta[key]:
                     raise RunDirError(f"{self.path} cannot be resumed: {what} since the run was made; "
                                       "use a new run folder")
-            store.update_meta(status="running", generations=cfg.generations, overrides=cfg.settings_beyond_file(),
-                              session_started=self.started)
+            self.spent = float(old.get("wall_seconds") or 0.0)
+            if old.get("status") == "running" and old.get("session_started"):  # a session killed (kill -9) mid-run:
+                last = max((t["finished"] or 0.0 for t in store.trials()), default=0.0)  # it searched until its last result
+                self.spent += max(0.0, last - float(old["session_started"]))
+            store.update_meta(status="running", generations=cfg.max_generations, overrides=cfg.settings_beyond_file(),
+                              session_started=self.started, wall_seconds=self.spent)
         else:
-            meta.update({"natsel_version": __version__, "name": cfg.name, "seed": cfg.seed,
+            prior: list[dict[str, Any]] = []
+            if cfg.warm_start:  # read (and refused) before the folder is written
+                from natsel._warm import describe, prior_trials
+
+                prior, counts = prior_trials(cfg.warm_start, cfg.space, cfg.seed, cache_scope(cfg, prepared),
+                                             cfg.maximize, meta.get("metric"))
+                meta["warm_start"] = {"runs": [str(p) for p in cfg.warm_start], **counts}
+                print(f"natsel: {describe(counts)}", file=sys.stderr)
+            meta.update({"natsel_version": __version__, "scope": cache_scope(cfg, prepared), "name": cfg.name, "seed": cfg.seed,
                          "fingerprint": fingerprint, "objective": cfg.objective, "strategy": cfg.strategy,
-                         "generations": cfg.generations, "population": cfg.ga.population,
+                         "generations": cfg.max_generations, "population": cfg.ga.population,
                          "overrides": cfg.settings_beyond_file(), "config_name": cfg.source_name, "base_dir": str(cfg.base_dir),
                          "session_started": self.started})
             self.store = store = RunStore.create(self.path, cfg.source_text, meta)
+            if prior:
+                store.add_prior(prior)
         if cfg.cache is not None:
             store.attach_cache(SharedCache(cfg.cache, cache_scope(cfg, prepared), cache_conditions(cfg)))
         return store

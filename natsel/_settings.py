@@ -79,6 +79,57 @@ class Pruning:
     min_trials: int = 5  # earlier trials needed at an epoch before it prunes
 
 
+#: the generations a run has when no stop rule is set at all (``evolution.generations``'s default)
+DEFAULT_GENERATIONS = 10
+#: the stop rules besides ``evolution.generations`` (``stop:``, ``--max-trials`` ...), in the order they are named
+STOP_KEYS = ("max_trials", "timeout", "target", "patience", "min_delta")
+
+
+@dataclass
+class StopRules:
+    """When a search ends (``stop:``; ``evolution.generations`` is a rule too): the first rule reached.
+
+    ``max_trials``: trained trials (cache hits are not counted); ``timeout``: seconds of wall-clock of
+    the whole search, resumes included (no trial starts after it); ``target``: a fitness at least this
+    good in the run's direction; ``patience``: generations (trials with ``schedule: steady``) without
+    improving the best by more than ``min_delta``."""
+
+    max_trials: int | None = None
+    timeout: float | None = None
+    target: float | None = None
+    patience: int | None = None
+    min_delta: float = 0.0
+
+    def any(self) -> bool:
+        """Some rule besides ``generations`` is set (then ``generations`` has no default)."""
+        return any(getattr(self, k) is not None for k in STOP_KEYS if k != "min_delta")
+
+    def given(self) -> dict[str, Any]:
+        """The rules that are set, by name."""
+        return {k: getattr(self, k) for k in STOP_KEYS if getattr(self, k) is not None and
+                (k != "min_delta" or self.min_delta)}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a text like ``90``, ``90s``, ``30m``, ``2h``, ``1h30m`` (ValueError if not)."""
+    import re
+
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower().replace(" ", "")
+        parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", text)
+        if not text or parts is None:
+            raise ValueError(f"{value!r} is not a duration (seconds, or e.g. 90s, 30m, 2h, 1h30m)")
+        h, m, s = (float(x) if x else 0.0 for x in parts.groups())
+        seconds = 3600 * h + 60 * m + s
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"a duration must be above 0 seconds, got {value!r}")
+    return seconds
+
+
 @dataclass
 class TLSSettings:
     """Mutual-TLS credentials of natsel's Dask client (paths already resolved)."""
@@ -125,7 +176,10 @@ class Config:
     ga: GASettings = field(default_factory=GASettings)
     strategy: str = "surrogate"  # a name registered in natsel.strategies (natsel.strategies.DEFAULT)
     strategy_options: dict[str, Any] = field(default_factory=dict)
-    generations: int = 10
+    #: ``evolution.generations`` (None: not given; see :attr:`max_generations`)
+    generations: int | None = None
+    #: the other stop rules (``stop:``)
+    stop: StopRules = field(default_factory=StopRules)
     #: generational (a barrier between generations; the same genomes with any number of workers) or
     #: steady (a free worker at once gets a genome planned from everything finished so far)
     schedule: str = "generational"
@@ -133,8 +187,13 @@ class Config:
     #: what the file itself says; ``seed``/``ga.population``/``generations`` may differ (command line, API)
     file_seed: int = 0
     file_population: int = 20
-    file_generations: int = 10
+    file_generations: int | None = None
+    file_stop: StopRules = field(default_factory=StopRules)
     initial_genome: dict[str, Any] | None = None
+    #: genomes generation 0 evaluates first (``initial_genomes:``, as Optuna's enqueue_trial)
+    initial_genomes: list[dict[str, Any]] = field(default_factory=list)
+    #: earlier run folders whose trials inform this run's strategy (``warm_start:``)
+    warm_start: list[Path] = field(default_factory=list)
     workers: int = 1
     max_trials_per_worker: int = 50
     threads: int = 0  # 0: cores // workers
@@ -154,6 +213,13 @@ class Config:
     #: the task the data turned out to be (``training.task: auto`` is resolved when the data is loaded)
     resolved_task: str | None = None
     doc: Located | None = field(default=None, repr=False)
+
+    @property
+    def max_generations(self) -> int | None:
+        """The generations rule: as given, else 10 when no other stop rule is set, else none (None)."""
+        if self.generations is not None:
+            return self.generations
+        return None if self.stop.any() else DEFAULT_GENERATIONS
 
     @property
     def maximize(self) -> bool:
@@ -190,7 +256,7 @@ class Config:
                               "better); leave 'direction' out, it follows the metric", self._where(("direction",)))
 
     def override(self, *, seed: int | None = None, population: int | None = None,
-                 generations: int | None = None) -> Config:
+                 generations: int | None = None, **stop: Any) -> Config:
         """Settings from outside the file (the command line); a run stores them, later commands reuse them."""
         from dataclasses import replace
 
@@ -206,6 +272,14 @@ class Config:
                 self.strategy_options = {k: v for k, v in self.strategy_options.items() if k != "startup"}
         if generations is not None:
             self.generations = self.overrides["generations"] = int(generations)
+        from dataclasses import replace as _replace
+
+        for k, value in stop.items():
+            if k not in STOP_KEYS:
+                raise TypeError(f"override() got an unexpected keyword argument {k!r}")
+            if value is not None:
+                self.stop = _replace(self.stop, **{k: value})
+                self.overrides[k] = value
         return self
 
     def full_budget(self, fidelity: Fidelity | None = None) -> float:
@@ -216,18 +290,20 @@ class Config:
         return float(self.training.max_epochs) if fid is None or fid.resource == "epochs" else 1.0
 
     def settings_beyond_file(self) -> dict[str, Any]:
-        """Seed, population and generations where they differ from the file (however they were set)."""
-        now = {"seed": self.seed, "population": self.ga.population, "generations": self.generations}
-        file = {"seed": self.file_seed, "population": self.file_population, "generations": self.file_generations}
+        """Seed, population, generations and stop rules where they differ from the file (however they were set)."""
+        now = {"seed": self.seed, "population": self.ga.population, "generations": self.generations,
+               **{k: getattr(self.stop, k) for k in STOP_KEYS}}
+        file = {"seed": self.file_seed, "population": self.file_population, "generations": self.file_generations,
+                **{k: getattr(self.file_stop, k) for k in STOP_KEYS}}
         return {k: v for k, v in now.items() if v != file[k]}
 
     def _where(self, path: tuple[Any, ...]) -> str:
         return self.doc.where(path) if self.doc is not None else self.source_name
 
     def search_fingerprint(self) -> dict[str, Any]:
-        """What must not change when a run is resumed (generations and workers may)."""
+        """What must not change when a run is resumed (the stop rules, workers and tracking may)."""
         raw = {k: v for k, v in self.raw.items()
-               if k not in {"workers", "threads", "gpus", "executor", "name", "tracking"}}
+               if k not in {"workers", "threads", "gpus", "executor", "name", "tracking", "stop"}}
         evo = dict(raw.get("evolution") or {})
         evo.pop("generations", None)
         if self.ga.population != self.file_population:

@@ -55,6 +55,16 @@ CREATE TABLE IF NOT EXISTS trials (
     UNIQUE (generation, slot)
 );
 CREATE INDEX IF NOT EXISTS trials_key ON trials (key);
+CREATE TABLE IF NOT EXISTS prior (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    source_trial INTEGER,
+    key TEXT NOT NULL,
+    genome TEXT NOT NULL,
+    fitness REAL NOT NULL,
+    metrics TEXT,
+    servable INTEGER NOT NULL DEFAULT 0
+);
 """
 #: columns added since the first store format: (name, SQL definition); added on open, in order
 MIGRATIONS = [("budget", "TEXT NOT NULL DEFAULT 'full'")]
@@ -231,6 +241,8 @@ class RunStore:
             self._migrate()
         self.conn.row_factory = sqlite3.Row
         self._cache: SharedCache | None = None
+        self._prior_rows: list[dict[str, Any]] | None = None
+        self._served_prior: dict[str, dict[str, Any]] | None = None
 
     # -- creation ---------------------------------------------------------------------------
     @classmethod
@@ -311,7 +323,40 @@ class RunStore:
         here = self.lookup_here(key, budget)
         if here is not None:
             return here
+        if budget == FULL_BUDGET and (p := self._servable().get(key)) is not None:
+            return {"key": key, "status": Status.OK.value, "fitness": p["fitness"], "metrics": p["metrics"],
+                    "error": None, "seconds": None, "id": None, "warm_start": p["source"]}
         return self._cache.get(cache_key(key, budget)) if self._cache is not None else None
+
+    # -- prior knowledge: earlier runs' trials (warm_start) -----------------------------------
+    def add_prior(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Store the warm-start trials once, when the run is created (a resume reads the same)."""
+        with self._tx() as c:
+            c.executemany("INSERT INTO prior (source, source_trial, key, genome, fitness, metrics, servable) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          [(r["source"], r["source_trial"], r["key"], dumps(r["genome"]), r["fitness"],
+                            dumps(r["metrics"]), int(r["servable"])) for r in rows])
+        self._prior_rows = None
+
+    def prior(self) -> list[dict[str, Any]]:
+        """The warm-start trials, in the order they were stored (none in a folder from before warm starts)."""
+        if getattr(self, "_prior_rows", None) is None:
+            try:
+                cur = self.conn.execute("SELECT * FROM prior ORDER BY id")
+            except sqlite3.OperationalError:  # read-only, written before the table existed
+                return []
+            self._prior_rows = [{**dict(r), "genome": json.loads(r["genome"]), "metrics": json.loads(r["metrics"] or "{}"),
+                                 "servable": bool(r["servable"])} for r in cur]
+        return list(self._prior_rows or [])
+
+    def _servable(self) -> dict[str, dict[str, Any]]:
+        """Prior trials with this run's evaluation identity, by genome key: served as cached trials."""
+        if getattr(self, "_served_prior", None) is None:
+            self._served_prior = {}
+            for p in self.prior():
+                if p["servable"]:
+                    self._served_prior.setdefault(p["key"], p)
+        return self._served_prior
 
     def lookup_here(self, key: str, budget: str = FULL_BUDGET) -> dict[str, Any] | None:
         """A finished evaluation of this (genome key, budget) in this run: a trial of its own, or one a
@@ -331,9 +376,11 @@ class RunStore:
         return self.lookup_here(key, budget) is not None
 
     def in_shared_cache(self, key: str, budget: str = FULL_BUDGET) -> bool:
-        """Served by the shared cache, not by this run."""
-        return self._cache is not None and self.lookup_here(key, budget) is None and \
-            self._cache.get(cache_key(key, budget)) is not None
+        """Served by the shared cache (or a warm-start run with this run's identity), not by this run."""
+        if self.lookup_here(key, budget) is not None:
+            return False
+        return (budget == FULL_BUDGET and key in self._servable()) or (
+            self._cache is not None and self._cache.get(cache_key(key, budget)) is not None)
 
     def finish(self, trial_id: int, status: str, fitness: float | None, metrics: dict[str, Any] | None,
                seconds: float | None, error: str | None = None, started: float | None = None,

@@ -157,6 +157,13 @@ def _short(genome: dict[str, Any], width: int = 90) -> str:
 @click.option("--workers", type=click.IntRange(min=0), help="Worker processes (0: in-process, Python fitness only).")
 @click.option("--population", type=click.IntRange(min=2), help="Override evolution.population.")
 @click.option("--generations", type=click.IntRange(min=1), help="Override evolution.generations.")
+@click.option("--max-trials", type=click.IntRange(min=1), help="Stop after this many trained trials (stop.max_trials).")
+@click.option("--timeout", metavar="DURATION",
+              help="Stop starting trials after this much search time: seconds, or 90s, 30m, 2h (stop.timeout).")
+@click.option("--target", type=float, help="Stop once a trial's fitness is at least this good (stop.target).")
+@click.option("--patience", type=click.IntRange(min=1),
+              help="Stop after this many generations (steady: trials) without improving the best (stop.patience).")
+@click.option("--min-delta", type=click.FloatRange(min=0), help="The improvement --patience waits for (stop.min_delta).")
 @click.option("--resume", is_flag=True, help="Continue the newest run of this config's name (or --run-dir).")
 @click.option("--scheduler", metavar="tls://HOST:PORT", help="Run trials on a Dask cluster (docs/dask.md).")
 @click.option("--tls-ca-file", type=click.Path(dir_okay=False, path_type=Path),
@@ -168,8 +175,9 @@ def _short(genome: dict[str, Any], width: int = 90) -> str:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @_friendly
 def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | None, population: int | None,
-           generations: int | None, resume: bool, scheduler: str | None, tls_ca_file: Path | None,
-           tls_cert: Path | None, tls_key: Path | None, quiet: bool) -> None:
+           generations: int | None, max_trials: int | None, timeout: str | None, target: float | None,
+           patience: int | None, min_delta: float | None, resume: bool, scheduler: str | None,
+           tls_ca_file: Path | None, tls_cert: Path | None, tls_key: Path | None, quiet: bool) -> None:
     """Evolve the search space of CONFIG (a YAML file) and record every trial.
 
     Exit codes: 0 done; 2 bad input (one line says what and where); 3 no trial succeeded;
@@ -178,12 +186,20 @@ def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | 
     from natsel import evolve as run_evolve
     from natsel import load_config
     from natsel._config import apply_executor_options
+    from natsel._errors import ConfigError
+    from natsel._settings import parse_duration
 
-    cfg = load_config(config).override(seed=seed, population=population, generations=generations)
+    try:
+        seconds = None if timeout is None else parse_duration(timeout)
+    except ValueError as exc:
+        raise ConfigError(str(exc), "--timeout") from None
+    cfg = load_config(config).override(seed=seed, population=population, generations=generations,
+                                       max_trials=max_trials, timeout=seconds, target=target, patience=patience,
+                                       min_delta=min_delta)
+    if min_delta is not None and cfg.stop.patience is None:
+        raise ConfigError("--min-delta is the improvement --patience waits for; give --patience too", "--min-delta")
     if workers is not None:
         if workers == 0 and cfg.data is not None:
-            from natsel._errors import ConfigError
-
             raise ConfigError("--workers 0 runs Python fitness in-process; Keras training needs workers >= 1")
         cfg.workers = workers
     apply_executor_options(cfg, scheduler, tls_ca_file, tls_cert, tls_key)
@@ -204,6 +220,8 @@ def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | 
     shared = f", {n['shared']} from the shared cache" if n["shared"] else ""
     click.echo(f"run: {run.path}  ({run.status}: {n['trained']} trained, {n['failed']} failed, "
                f"{n['cached']} from cache{settled}{shared})")
+    if run.meta.get("stop_reason"):
+        click.echo(f"stopped by {run.meta['stop_reason']}")
     if n["failed"]:
         line = (f"{n['failed']} of {n['trained'] + n['failed']} trials failed; most common error "
                 f"({n['common_error_count']}x): {n['common_error']}")

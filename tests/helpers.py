@@ -28,9 +28,14 @@ def _log(genome: dict) -> None:
 
 
 def counted_mixed(genome: dict) -> float:
-    """``mixed``, logging every call; kills its own process (kill -9) after NATSEL_TEST_KILL_AFTER calls."""
+    """``mixed``, logging every call; kills its own process (kill -9) after NATSEL_TEST_KILL_AFTER calls;
+    takes NATSEL_TEST_SLEEP seconds per call (a trial that costs time, for the timeout stop rule)."""
     CALLS.append(dict(genome))
     _log(genome)
+    if os.environ.get("NATSEL_TEST_SLEEP"):
+        import time
+
+        time.sleep(float(os.environ["NATSEL_TEST_SLEEP"]))
     limit = os.environ.get("NATSEL_TEST_KILL_AFTER")
     if limit and len(CALLS) >= int(limit):
         os.kill(os.getpid(), signal.SIGKILL)

@@ -185,7 +185,7 @@ def test_an_old_run_folder_opens_shows_and_plots(old_run):
 def test_an_old_run_folder_resumes(old_run):
     old = {(t["generation"], t["slot"]): (t["key"], t["fitness"]) for t in natsel.load_run(old_run).trials}
     res = CliRunner().invoke(main, ["evolve", str(old_run / "config.yaml"), "--run-dir", str(old_run), "-q"])
-    assert res.exit_code == 0 and "already has all 2 generations" in res.stderr  # it was made with 2
+    assert res.exit_code == 0 and "already stopped (generations: all 2 generations ran)" in res.stderr  # it was made with 2
     res = CliRunner().invoke(main, ["evolve", str(old_run / "config.yaml"), "--run-dir", str(old_run),
                                     "--generations", "4", "-q"])
     assert res.exit_code == 0, res.output + res.stderr

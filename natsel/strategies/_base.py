@@ -41,6 +41,9 @@ class PlanContext:
     rng: np.random.Generator  # seeded by (seed, generation)
     initial_genome: Genome | None = None
     seed: int | None = None  # the run's seed: rng_of(t) re-creates an earlier generation's generator
+    #: earlier runs' trials mapped onto this space (``warm_start:``), as rows of generation -1 with
+    #: negative ids: prior knowledge, not this run's results (``natsel._warm``)
+    prior: Sequence[TrialRow] = ()
 
     @staticmethod
     def rng_for(seed: int, generation: int) -> np.random.Generator:

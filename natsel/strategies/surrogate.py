@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -160,7 +161,8 @@ def evaluated(ctx: PlanContext) -> list[tuple[Genome, float]]:
     from natsel._trial import FULL_BUDGET, budget_rank
 
     best: dict[str, dict[str, Any]] = {}
-    for t in ctx.history:
+    own = {t["key"] for t in ctx.history}
+    for t in [*ctx.history, *(p for p in ctx.prior if p["key"] not in own)]:  # this run's result wins over a prior one
         if ctx.direction.oriented(t["fitness"]) is None:
             continue
         b = best.get(t["key"])
@@ -208,7 +210,12 @@ class SurrogateStrategy(Strategy):
 
         scored = evaluated(ctx)
         genes = _genes(space)
-        if ctx.generation == 0 or len(scored) < 2 or not genes:
+        if ctx.generation == 0 and len(scored) >= 2 and genes:  # a warm start: prior trials to learn from
+            size = s["startup"] or ctx.population
+            bred = size // 2  # half bred from the prior, half random: the space may have grown past it
+            out = self._bred(replace(ctx, population=bred), scored, genes, s, keys) if bred else []
+            out += self._random(ctx, taken, keys, s["max_retries"], size - len(out))
+        elif ctx.generation == 0 or len(scored) < 2 or not genes:
             size = (s["startup"] or ctx.population) if ctx.generation == 0 else ctx.population
             out = self._random(ctx, taken, keys, s["max_retries"], size)
         else:
