@@ -120,7 +120,7 @@ def test_the_default_population_with_fidelity_is_one_bracket(write_config):
 def test_a_rung_trial_that_stopped_early_is_promoted_without_training_again(write_config, tmp_path, monkeypatch):
     log = tmp_path / "calls.log"
     monkeypatch.setenv("NATSEL_TEST_LOG", str(log))
-    res = CliRunner().invoke(main, ["evolve", str(sh_config(write_config, fitness="settling")), "--run-dir",
+    res = CliRunner().invoke(main, ["evolve", str(sh_config(write_config, fitness="settling", generations=5)), "--run-dir",
                                     str(tmp_path / "run"), "-q"])
     assert res.exit_code == 0, res.output
     run = natsel.load_run(tmp_path / "run")
