@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from natsel._progress import Callbacks
 from natsel._trial import Result, Status, TrialRow
@@ -70,7 +70,7 @@ class Tracker(Callbacks):
         self._thread: threading.Thread | None = None
 
     # -- the loop's side: never waits ----------------------------------------------------------
-    def start(self, generations: int, first: int) -> None:
+    def start(self, generations: int | None, first: int, stop: Any = None) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._work, name=f"natsel-{self.target.tool}", daemon=True)
             self._thread.start()
