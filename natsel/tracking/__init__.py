@@ -24,6 +24,7 @@ from natsel.tracking._base import Target
 if TYPE_CHECKING:
     from natsel._run import Run
     from natsel._settings import Config, Tracking
+    from natsel._stop import Stopper
 
 
 def finished(run: Run) -> list[TrialRow]:
@@ -70,7 +71,7 @@ class Tracker(Callbacks):
         self._thread: threading.Thread | None = None
 
     # -- the loop's side: never waits ----------------------------------------------------------
-    def start(self, generations: int, first: int) -> None:
+    def start(self, generations: int | None, first: int, stop: Stopper | None = None) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._work, name=f"natsel-{self.target.tool}", daemon=True)
             self._thread.start()
