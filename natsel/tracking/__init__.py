@@ -91,7 +91,7 @@ class Tracker(Callbacks):
         self._wake.set()
         self._thread.join(self.timeout)
         if self._thread.is_alive():
-            self._warn(f"not done after {self.timeout:g} s (tracking.timeout)")
+            self._warn(f"not done after {self.timeout:g} s (tracking.timeout)", ending=True)
         self._thread = None
 
     # -- the background thread ---------------------------------------------------------------
@@ -109,14 +109,15 @@ class Tracker(Callbacks):
             if last:
                 return
 
-    def _warn(self, what: str) -> None:
+    def _warn(self, what: str, ending: bool = False) -> None:
         if self.warned:
             return
         self.warned = True
         t = self.target
-        print(f"natsel: warning: tracking to {t.tool} ({t.url}) failed: {what}; the search goes on, trials not sent "
-              f"are sent again later and at its end, or by: {t.export_hint(self.mirror.run_path)}",
-              file=sys.stderr, flush=True)
+        then = ("the search has ended; send the trials not sent by" if ending else
+                "the search goes on, trials not sent are sent again later and at its end, or by")
+        print(f"natsel: warning: tracking to {t.tool} ({t.url}) failed: {what}; {then}: "
+              f"{t.export_hint(self.mirror.run_path)}", file=sys.stderr, flush=True)
 
 
 def describe(exc: BaseException) -> str:
