@@ -112,11 +112,11 @@ def test_an_mlflow_server_gone_mid_run_costs_the_run_nothing(write_config, tmp_p
                "PYTHONPATH": str(Path(natsel.__file__).parent.parent)}
         proc = subprocess.Popen([sys.executable, "-m", "natsel", "evolve", str(cfg), "--run-dir", str(tmp_path / "run"),
                                  "-q"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline, sent = time.monotonic() + 120, 0
-        while time.monotonic() < deadline and sent < 12 and proc.poll() is None:
-            exp = mlflow.MlflowClient(backend).get_experiment_by_name("gone")  # the server's own store, read directly
-            sent = len([r for r in runs_of(backend, "gone") if r.data.tags.get("natsel_role") == "trial"]) if exp else 0
-            time.sleep(0.2)
+        client, deadline, sent = mlflow.MlflowClient(f"http://127.0.0.1:{port}"), time.monotonic() + 120, 0
+        while time.monotonic() < deadline and sent < 12 and proc.poll() is None:  # what the server holds
+            exp = client.get_experiment_by_name("gone")
+            sent = len(client.search_runs([exp.experiment_id], "tags.natsel_role = 'trial'")) if exp else 0
+            time.sleep(0.3)
         assert sent == 12 and proc.poll() is None, (sent, proc.poll(), proc.poll() is not None and proc.stderr.read())  # held: the 13th trial waits
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=30)
