@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -70,6 +73,71 @@ def test_an_unreachable_mlflow_server_warns_once_and_the_run_is_the_same(write_c
     assert len(warnings) == 1 and warnings[0].startswith("natsel: warning: tracking to mlflow"), res.stderr
     assert trial_table(natsel.load_run(tmp_path / "run")) == trial_table(plain)
     assert time.monotonic() - t0 < 60
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_mlflow_server_gone_mid_run_costs_the_run_nothing(write_config, tmp_path):
+    """Issue 30: a real `mlflow server` on loopback takes the first 12 trials while the search is held,
+    is killed (kill -9, its whole process group), and the search is released: exit 0, one warning
+    line, the same trials as a run without tracking, and the run ends at most `tracking.timeout`
+    seconds (plus the few trials left and Python's start and exit) after its release."""
+    plain = natsel.evolve(tracked_config(write_config), tmp_path / "plain", progress=False)
+    backend = f"sqlite:///{tmp_path / 'server.db'}"
+    port, timeout = free_port(), 4
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                               "--workers", "1", "--backend-store-uri", backend,
+                               "--default-artifact-root", (tmp_path / "artifacts").as_uri()],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = None
+    release = tmp_path / "release"
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # the server answers its health check
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, server.stderr.read() if server.poll() else ""
+            time.sleep(0.2)
+        cfg = tracked_config(write_config, name="gone.yaml", tracking=f"tracking: {{mlflow: 'http://127.0.0.1:{port}', "
+                                                                      f"experiment: gone, timeout: {timeout}}}\n")
+        env = {**os.environ, "NATSEL_TEST_GATE_AFTER": "12", "NATSEL_TEST_RELEASE": str(release),
+               "PYTHONPATH": str(Path(natsel.__file__).parent.parent)}
+        proc = subprocess.Popen([sys.executable, "-m", "natsel", "evolve", str(cfg), "--run-dir", str(tmp_path / "run"),
+                                 "-q"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        client, deadline, sent = mlflow.MlflowClient(f"http://127.0.0.1:{port}"), time.monotonic() + 120, 0
+        while time.monotonic() < deadline and sent < 12 and proc.poll() is None:  # what the server holds
+            exp = client.get_experiment_by_name("gone")
+            sent = len(client.search_runs([exp.experiment_id], "tags.natsel_role = 'trial'")) if exp else 0
+            time.sleep(0.3)
+        assert sent == 12 and proc.poll() is None, (sent, proc.poll(), proc.poll() is not None and proc.stderr.read())  # held: the 13th trial waits
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+        t0 = time.monotonic()
+        release.touch()
+        out, err = proc.communicate(timeout=120)
+        ended = time.monotonic() - t0
+    finally:
+        release.touch()
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    warnings = [line for line in err.splitlines() if "tracking" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("natsel: warning: tracking to mlflow"), err
+    assert "natsel export" in warnings[0]
+    assert trial_table(natsel.load_run(tmp_path / "run")) == trial_table(plain)
+    assert ended < timeout + 15, ended
 
 
 @pytest.mark.keras

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from natsel._progress import Callbacks
 from natsel._trial import Result, Status, TrialRow
@@ -24,6 +24,7 @@ from natsel.tracking._base import Target
 if TYPE_CHECKING:
     from natsel._run import Run
     from natsel._settings import Config, Tracking
+    from natsel._stop import Stopper
 
 
 def finished(run: Run) -> list[TrialRow]:
@@ -70,7 +71,7 @@ class Tracker(Callbacks):
         self._thread: threading.Thread | None = None
 
     # -- the loop's side: never waits ----------------------------------------------------------
-    def start(self, generations: int | None, first: int, stop: Any = None) -> None:
+    def start(self, generations: int | None, first: int, stop: Stopper | None = None) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._work, name=f"natsel-{self.target.tool}", daemon=True)
             self._thread.start()
@@ -90,7 +91,7 @@ class Tracker(Callbacks):
         self._wake.set()
         self._thread.join(self.timeout)
         if self._thread.is_alive():
-            self._warn(f"not done after {self.timeout:g} s (tracking.timeout)")
+            self._warn(f"not done after {self.timeout:g} s (tracking.timeout)", ending=True)
         self._thread = None
 
     # -- the background thread ---------------------------------------------------------------
@@ -108,14 +109,15 @@ class Tracker(Callbacks):
             if last:
                 return
 
-    def _warn(self, what: str) -> None:
+    def _warn(self, what: str, ending: bool = False) -> None:
         if self.warned:
             return
         self.warned = True
         t = self.target
-        print(f"natsel: warning: tracking to {t.tool} ({t.url}) failed: {what}; the search goes on, trials not sent "
-              f"are sent again later and at its end, or by: {t.export_hint(self.mirror.run_path)}",
-              file=sys.stderr, flush=True)
+        then = ("the search has ended; send the trials not sent by" if ending else
+                "the search goes on, trials not sent are sent again later and at its end, or by")
+        print(f"natsel: warning: tracking to {t.tool} ({t.url}) failed: {what}; {then}: "
+              f"{t.export_hint(self.mirror.run_path)}", file=sys.stderr, flush=True)
 
 
 def describe(exc: BaseException) -> str:
