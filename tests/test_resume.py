@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 import natsel
-from natsel._settings import ALLOW_CHANGE, RESUMABLE
+from natsel._settings import ALLOW_CHANGE, RESUMABLE, check_allow_change
 from natsel.cli import main
 
 BASE = """
@@ -191,3 +191,6 @@ def test_the_lists_are_disjoint_and_every_entry_says_why():
     section = doc.split("### What a resume checks", 1)[1]
     for key in [*RESUMABLE, *ALLOW_CHANGE]:
         assert f"`{key}`" in section, key
+    # a key that needs no flag is accepted by --allow-change too (it changes nothing)
+    assert check_allow_change(["workers", "executor.retries", "stop.max_trials", "cache"]) == [
+        "workers", "executor.retries", "stop.max_trials", "cache"]
