@@ -19,7 +19,7 @@ import math
 import sys
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from natsel._errors import refuse_in_bootstrapping_child
 from natsel._progress import Bars, Callbacks, FitnessPlot, Many, OnGeneration
 from natsel._run import Run, compute_history, outcome, pick_best
 from natsel._rundir import RunFolder, resolve
-from natsel._settings import Pruning
+from natsel._settings import Pruning, check_allow_change
 from natsel._stop import Gate, Stopper, trained
 from natsel._store import RunStore
 from natsel._trial import FULL_BUDGET, Direction, Status, Task, TrialRow, budget_rank
@@ -58,6 +58,7 @@ def evolve(
     on_generation: Callable[[Run], None] | None = None,
     plots: bool = True,
     fitness: Callable[..., Any] | None = None,
+    allow_change: Sequence[str] = (),
 ) -> Run:
     """Run (or resume) an evolution and return the finished :class:`Run`.
 
@@ -70,6 +71,8 @@ def evolve(
     already stored is evaluated again, and the settings the run was started with (seed, population,
     generations) are used again. With ``plots``, ``plots/fitness.png`` is redrawn after every
     generation; ``on_generation(run)`` is called after every generation.
+    ``allow_change``: the keys of ``natsel._settings.ALLOW_CHANGE`` (``cache``, ``training.grace``) a
+    resume may change, as ``--allow-change`` (docs/config.md, "What a resume checks").
 
     Only one process writes a run folder at a time: a second one gets a :class:`RunDirError`.
     If the run fails before any trial finished, a run folder it created is removed again.
@@ -85,6 +88,8 @@ def evolve(
         cfg = config_from_dict(config)
     else:
         cfg = load_config(config) if isinstance(config, (str, Path)) else copy.deepcopy(config)
+    if allow_change:
+        cfg.allow_change = [*cfg.allow_change, *check_allow_change(allow_change, "allow_change")]
     check_workers(cfg)
     path, existing, created = resolve(cfg, run_dir, resume, Path(runs_root))
     folder = RunFolder(path, created)

@@ -21,7 +21,7 @@ from typing import Any
 
 from natsel._errors import RunDirError
 from natsel._run import outcome
-from natsel._settings import Config
+from natsel._settings import ALLOW_CHANGE, RESUMABLE, Config, without
 from natsel._store import LOCK_NAME, RunLock, RunStore, SharedCache, is_empty_dir, is_run_dir, read_meta
 from natsel._version import __version__
 from natsel.objectives import Prepared
@@ -92,7 +92,10 @@ def cache_scope(cfg: Config, prepared: Prepared) -> str:
 
 
 def config_diff(before: Any, now: Any, path: str = "") -> list[str]:
-    """Where two configs differ, as ``section.key (old -> new)``, deepest keys first named."""
+    """Where two configs differ, as ``section.key (old -> new)``, deepest keys first named (a section
+    one side lacks is named by its keys: ``training.grace ((not set) -> 60)``)."""
+    if isinstance(before, dict) and now is None or before is None and isinstance(now, dict):
+        before, now = before or {}, now or {}
     if isinstance(before, dict) and isinstance(now, dict):
         out: list[str] = []
         for k in sorted(set(before) | set(now), key=str):
@@ -106,6 +109,33 @@ def config_diff(before: Any, now: Any, path: str = "") -> list[str]:
         return text if len(text) <= 40 else text[:37] + "..."
 
     return [f"{path or 'the config'} ({show(before)} -> {show(now)})"]
+
+
+def resume_changes(before: dict[str, Any], now: dict[str, Any], allowed: list[str], path: Path) -> list[str]:
+    """Issue 28 item 3: what a resume changes in the search fingerprint, as ``key (old -> new)``; every
+    change must be in ``allowed`` (``--allow-change``, keys of :data:`ALLOW_CHANGE`), else a
+    RunDirError names the differences: an :data:`ALLOW_CHANGE` key with the flag that allows it,
+    anything else with the ``warm_start`` a new search would use. Stored fingerprints of any natsel
+    version compare: what :data:`RESUMABLE` names is dropped from both sides."""
+    before, now = without(before, RESUMABLE), without(now, RESUMABLE)
+    if without(before, ALLOW_CHANGE) != without(now, ALLOW_CHANGE):
+        diff = config_diff(before, now)
+        raise RunDirError(f"{path} was made with a different config (differs in: {'; '.join(diff) or 'format'}); "
+                          f"use a new run folder (with 'warm_start: [{path}]' its trials inform the new search)")
+    refused = [k for k in ALLOW_CHANGE if k not in allowed and _at(before, k) != _at(now, k)]
+    if refused:
+        diff = config_diff(before, now)
+        raise RunDirError(f"{path} was made with a different config (differs in: {'; '.join(diff)}); "
+                          f"{' and '.join(refused)} may change on resume with "
+                          f"{' '.join('--allow-change ' + k for k in refused)} ({ALLOW_CHANGE[refused[0]]})")
+    return config_diff(before, now)
+
+
+def _at(tree: Any, key: str) -> Any:
+    """The value at a dotted key of a nested mapping (None: not there)."""
+    for part in key.split("."):
+        tree = tree.get(part) if isinstance(tree, dict) else None
+    return tree
 
 
 def cache_conditions(cfg: Config) -> str:
@@ -138,33 +168,24 @@ class RunFolder:
         meta = {"maximize": cfg.maximize, **prepared.meta}
         if self.existing:
             store = RunStore(self.path)
-            self.store = store
             old = store.meta()
-            if old.get("fingerprint") != fingerprint:
-                diff = config_diff(old.get("fingerprint") or {}, fingerprint)
-                raise RunDirError(f"{self.path} was made with a different config (differs in: "
-                                  f"{'; '.join(diff) or 'format'}); use a new run folder (with 'warm_start: "
-                                  f"[{self.path}]' its trials inform the new search)")
-            for key, what in (("fitness", "the fitness function"), ("model", "the model builder")):
-                before, now = old.get(key) or {}, meta.get(key) or {}
-                if before.get("sha256") and before.get("sha256") != now.get("sha256"):
-                    where = now.get("file") or before.get("file") or before.get("ref")
-                    raise RunDirError(f"{self.path} cannot be resumed: {what} {before.get('ref')} has changed since "
-                                      f"the run was made ({where}: source hash {before['sha256']}, now "
-                                      f"{now.get('sha256') or 'gone'}); its trials would mix two codes in one "
-                                      "leaderboard: undo the edit, or use a new run folder")
-            for key, what in (("data_fingerprint", "the data has changed (its content hash differs: the file or "
-                                                   "the function that makes it gives other rows)"),
-                              ("metric", "the metric differs"), ("maximize", "the direction differs")):
-                if old.get(key) is not None and meta.get(key) is not None and old[key] != meta[key]:
-                    raise RunDirError(f"{self.path} cannot be resumed: {what} since the run was made; "
-                                      "use a new run folder")
+            try:
+                changed = self.check_resume(cfg, old, fingerprint, meta)
+            except BaseException:  # a refused resume writes nothing: not even the run's status
+                store.close()
+                raise
+            self.store = store
             self.spent = float(old.get("wall_seconds") or 0.0)
             if old.get("status") == "running" and old.get("session_started"):  # a session killed (kill -9) mid-run:
                 last = max((t["finished"] or 0.0 for t in store.trials()), default=0.0)  # it searched until its last result
                 self.spent += max(0.0, last - float(old["session_started"]))
+            more: dict[str, Any] = {}
+            if changed:  # what the run goes on with: a later resume with these settings needs no --allow-change
+                print(f"natsel: resuming {self.path} with {'; '.join(changed)} (--allow-change)", file=sys.stderr)
+                more = {"fingerprint": fingerprint, "scope": cache_scope(cfg, prepared),
+                        "changes": [*(old.get("changes") or []), {"session_started": self.started, "changed": changed}]}
             store.update_meta(status="running", generations=cfg.max_generations, overrides=cfg.settings_beyond_file(),
-                              session_started=self.started, wall_seconds=self.spent)
+                              session_started=self.started, wall_seconds=self.spent, **more)
         else:
             prior: list[dict[str, Any]] = []
             if cfg.warm_start:  # read (and refused) before the folder is written
@@ -185,6 +206,27 @@ class RunFolder:
         if cfg.cache is not None:
             store.attach_cache(SharedCache(cfg.cache, cache_scope(cfg, prepared), cache_conditions(cfg)))
         return store
+
+    def check_resume(self, cfg: Config, old: dict[str, Any], fingerprint: dict[str, Any],
+                     meta: dict[str, Any]) -> list[str]:
+        """The changes (``key (old -> new)``) a resume makes that ``--allow-change`` allowed; a
+        RunDirError when it is not the same search (config, code, data, metric or direction)."""
+        changed = resume_changes(old.get("fingerprint") or {}, fingerprint, cfg.allow_change, self.path)
+        for key, what in (("fitness", "the fitness function"), ("model", "the model builder")):
+            before, now = old.get(key) or {}, meta.get(key) or {}
+            if before.get("sha256") and before.get("sha256") != now.get("sha256"):
+                where = now.get("file") or before.get("file") or before.get("ref")
+                raise RunDirError(f"{self.path} cannot be resumed: {what} {before.get('ref')} has changed since "
+                                  f"the run was made ({where}: source hash {before['sha256']}, now "
+                                  f"{now.get('sha256') or 'gone'}); its trials would mix two codes in one "
+                                  "leaderboard: undo the edit, or use a new run folder")
+        for key, what in (("data_fingerprint", "the data has changed (its content hash differs: the file or "
+                                               "the function that makes it gives other rows)"),
+                          ("metric", "the metric differs"), ("maximize", "the direction differs")):
+            if old.get(key) is not None and meta.get(key) is not None and old[key] != meta[key]:
+                raise RunDirError(f"{self.path} cannot be resumed: {what} since the run was made; "
+                                  "use a new run folder")
+        return changed
 
     def abandon(self, interrupted: bool, summarize: Any = None) -> None:
         """After an error: keep a run that has finished trials (resumable); remove a new one that has none."""

@@ -85,6 +85,61 @@ DEFAULT_GENERATIONS = 10
 STOP_KEYS = ("max_trials", "timeout", "target", "patience", "min_delta")
 
 
+#: Issue 28 item 3: what a resume may change freely (docs/config.md "What a resume checks"). None of
+#: these changes a trial's identity (genome key and budget under the objective's scope: training
+#: limits, metric, data, seed, code) or which trials the run plans, so a resume that changes them
+#: continues as one uninterrupted run would. Everything not named here or in ALLOW_CHANGE is part
+#: of the search: a resume that changes it is refused, and pointed to ``warm_start``.
+RESUMABLE: dict[str, str] = {
+    "name": "the run folders' name; a resume names its folder (--run-dir or the newest run of the name)",
+    "workers": "how many trials run at once; a generation's genomes and scores are the same with any number",
+    "threads": "TensorFlow threads per worker: how fast a trial trains, not what it trains",
+    "gpus": "which GPU each worker sees: where a trial trains, not what it trains",
+    "max_trials_per_worker": "when a worker process is replaced by a fresh one; a fresh worker computes the same",
+    "executor": "where trials run (local or a Dask cluster), how long to wait for it, and how often a trial whose "
+                "worker died is tried again",
+    "tracking": "where finished trials are mirrored (Optuna, MLflow); not part of the search",
+    "stop": "when the search ends; a larger budget runs the trials the run left planned, then goes on",
+    "evolution.generations": "a stop rule, as stop: is",
+}
+#: Issue 28 item 3: what a resume may change only when named with ``--allow-change KEY``: no trial
+#: stored so far becomes wrong (its identity is unchanged), but what the rest of the run does may
+#: differ from one uninterrupted run, so the user says they mean it.
+ALLOW_CHANGE: dict[str, str] = {
+    "cache": "where results are shared: every result served has this run's scope, but a genome the cache serves "
+             "is a cached trial and a new genome is planned in its place, so which genomes are trained next changes",
+    "training.grace": "the margin past max_training_time before a busy worker is killed: scores are unchanged, "
+                      "but a slow trial killed under one margin may finish under the other",
+}
+
+
+def without(tree: dict[str, Any], keys: Any) -> dict[str, Any]:
+    """``tree`` (a config's raw mapping, or a stored fingerprint) without the dotted ``keys``, and
+    without the sections that leaves empty (an empty section says what an absent one says)."""
+    out = dict(tree)
+    for key in keys:
+        head, _, rest = key.partition(".")
+        if rest and isinstance(out.get(head), dict):
+            out[head] = without(out[head], [rest])
+        elif not rest:
+            out.pop(head, None)
+    return {k: v for k, v in out.items() if not (isinstance(v, dict) and not v)}
+
+
+def check_allow_change(keys: Any, where: str = "--allow-change") -> list[str]:
+    """The keys of ``--allow-change`` (Issue 28 item 3): each must be one :data:`ALLOW_CHANGE` names (or
+    :data:`RESUMABLE`, which needs no flag); anything else is a ConfigError naming what may change."""
+    out = []
+    for key in keys:
+        key = str(key).strip()
+        if key not in ALLOW_CHANGE and key not in RESUMABLE and not key.startswith(("executor.", "stop.")):
+            raise ConfigError(f"'{key}' cannot change on resume (it is part of the search: a trial's identity or "
+                              f"the plan); only {', '.join(ALLOW_CHANGE)} take --allow-change; for another search "
+                              "start a new run with 'warm_start: [RUN_DIR]'", where)
+        out.append(key)
+    return out
+
+
 @dataclass
 class StopRules:
     """When a search ends (``stop:``; ``evolution.generations`` is a rule too): the first rule reached.
@@ -210,6 +265,8 @@ class Config:
     raw: dict[str, Any] = field(default_factory=dict)
     #: settings given explicitly outside the file (``--seed``, ``--population``, ``--generations``)
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: keys of :data:`ALLOW_CHANGE` a resume may change (``--allow-change``; Issue 28 item 3)
+    allow_change: list[str] = field(default_factory=list)
     #: the task the data turned out to be (``training.task: auto`` is resolved when the data is loaded)
     resolved_task: str | None = None
     doc: Located | None = field(default=None, repr=False)
@@ -301,11 +358,11 @@ class Config:
         return self.doc.where(path) if self.doc is not None else self.source_name
 
     def search_fingerprint(self) -> dict[str, Any]:
-        """What must not change when a run is resumed (the stop rules, workers and tracking may)."""
-        raw = {k: v for k, v in self.raw.items()
-               if k not in {"workers", "threads", "gpus", "executor", "name", "tracking", "stop"}}
+        """What a resume compares (stored in ``run.json``): the config without what :data:`RESUMABLE`
+        names, with the seed and population in force. The :data:`ALLOW_CHANGE` keys stay in it: a
+        resume may differ in them only when ``--allow-change`` names them."""
+        raw = without(self.raw, RESUMABLE)
         evo = dict(raw.get("evolution") or {})
-        evo.pop("generations", None)
         if self.ga.population != self.file_population:
             evo["population"] = self.ga.population
         raw["evolution"] = evo

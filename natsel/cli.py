@@ -165,6 +165,9 @@ def _short(genome: dict[str, Any], width: int = 90) -> str:
               help="Stop after this many generations (steady: trials) without improving the best (stop.patience).")
 @click.option("--min-delta", type=click.FloatRange(min=0), help="The improvement --patience waits for (stop.min_delta).")
 @click.option("--resume", is_flag=True, help="Continue the newest run of this config's name (or --run-dir).")
+@click.option("--allow-change", "allow_change", metavar="KEY", multiple=True,
+              help="Let a resume change KEY (cache, training.grace): trials keep their identity, but the rest of "
+                   "the run may differ from one uninterrupted run (docs/config.md, \"What a resume checks\").")
 @click.option("--scheduler", metavar="tls://HOST:PORT", help="Run trials on a Dask cluster (docs/dask.md).")
 @click.option("--tls-ca-file", type=click.Path(dir_okay=False, path_type=Path),
               help="CA certificate (PEM) of a tls:// scheduler; with --tls-cert/--tls-key it replaces executor.security.")
@@ -176,8 +179,9 @@ def _short(genome: dict[str, Any], width: int = 90) -> str:
 @_friendly
 def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | None, population: int | None,
            generations: int | None, max_trials: int | None, timeout: str | None, target: float | None,
-           patience: int | None, min_delta: float | None, resume: bool, scheduler: str | None,
-           tls_ca_file: Path | None, tls_cert: Path | None, tls_key: Path | None, quiet: bool) -> None:
+           patience: int | None, min_delta: float | None, resume: bool, allow_change: tuple[str, ...],
+           scheduler: str | None, tls_ca_file: Path | None, tls_cert: Path | None, tls_key: Path | None,
+           quiet: bool) -> None:
     """Evolve the search space of CONFIG (a YAML file) and record every trial.
 
     Exit codes: 0 done; 2 bad input (one line says what and where); 3 no trial succeeded;
@@ -187,8 +191,9 @@ def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | 
     from natsel import load_config
     from natsel._config import apply_executor_options
     from natsel._errors import ConfigError
-    from natsel._settings import parse_duration
+    from natsel._settings import check_allow_change, parse_duration
 
+    allowed = check_allow_change(allow_change)  # before the config is read: nothing is written
     try:
         seconds = None if timeout is None else parse_duration(timeout)
     except ValueError as exc:
@@ -203,6 +208,7 @@ def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | 
             raise ConfigError("--workers 0 runs Python fitness in-process; Keras training needs workers >= 1")
         cfg.workers = workers
     apply_executor_options(cfg, scheduler, tls_ca_file, tls_cert, tls_key)
+    cfg.allow_change = allowed
     from natsel.executors._base import ExecutorLost
 
     try:
