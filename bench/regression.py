@@ -53,9 +53,10 @@ def run_one(data: dict, scale: bool, seed: int, population: int, generations: in
     cfg = {"name": "reg", "seed": seed, "data": {**data, "scale_target": scale},
            "training": {"max_epochs": 40, "patience": 5, "metric": "mae"}, "workers": 1,
            "evolution": {"population": population, "generations": generations}, "space": NS_SPACE}
-    path = folder / f"reg-{scale}-{seed}.yaml"
+    tag = f"{data['source']}-{Path(str(data.get('path', ''))).stem}-{scale}-{seed}"
+    path = folder / f"reg-{tag}.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    run = natsel.evolve(path, folder / f"run-{scale}-{seed}", progress=False, plots=False)
+    run = natsel.evolve(path, folder / f"run-{tag}", progress=False, plots=False)
     info = natsel.train_best(run.path, progress=False, epochs=200, patience=15)
     ds = load_dataset(cfg["data"], folder, seed=seed)
     baseline = float(np.mean(np.abs(ds.y_val - ds.y_train.mean()))) if not scale else None

@@ -142,7 +142,9 @@ def local_step(ctx: PlanContext) -> float:
 
 def _local_child(incumbent: Genome, genes: Sequence[Gene], step: float, rng: np.random.Generator) -> Genome:
     """The incumbent with every numeric gene moved by a Gaussian step in its encoding (integers round,
-    so a small step keeps them) and each categorical gene changed with probability 1/genes."""
+    so a small step keeps them) and each categorical gene changed with probability 1/genes. A step
+    that changed nothing (a space of integers, a small step) moves one numeric gene to a neighbouring
+    value instead: the smallest move there is, so a local slot never repeats the incumbent."""
     child = dict(incumbent)
     for gene in genes:
         value = incumbent[gene.name]
@@ -151,6 +153,11 @@ def _local_child(incumbent: Genome, genes: Sequence[Gene], step: float, rng: np.
                 child[gene.name] = gene.mutate(value, rng)
         else:
             child[gene.name] = gene.decode(gene.encode(value) + float(rng.normal(0.0, step)))
+    if all(canonical(child[g.name]) == canonical(incumbent[g.name]) for g in genes):
+        numeric = [g for g in genes if not isinstance(g, Choice)] or list(genes)
+        gene = numeric[int(rng.integers(len(numeric)))]
+        value = incumbent[gene.name]
+        child[gene.name] = gene.mutate(value, rng) if isinstance(gene, Choice) else gene._neighbour(value, rng)
     return child
 
 
