@@ -11,7 +11,6 @@ written from that thread only); ``ask`` waits until it has planned what comes ne
 from __future__ import annotations
 
 import math
-import numbers
 import queue
 import threading
 from collections import deque
@@ -25,7 +24,7 @@ from natsel._errors import NatselError
 from natsel._run import Run
 from natsel._settings import Config
 from natsel._space import genome_key
-from natsel._trial import Result, Status, Task
+from natsel._trial import Result, Status, Task, split_fitness
 from natsel.executors._base import Executor, ExecutorLost
 from natsel.objectives import ObjectiveFamily, Prepared, register
 
@@ -94,17 +93,10 @@ def _result(task: Task, value: Any, error: str | None) -> Result:
     """A told value as a result: a number, or a mapping with ``fitness`` (the rest are metrics)."""
     if error is not None or value is None:
         return Result(task.trial_id, Status.FAILED, error=error or "told no value")
-    metrics: dict[str, Any] = {}
-    if isinstance(value, Mapping):
-        if "fitness" not in value:
-            raise ValueError("a told mapping needs a 'fitness' key")
-        metrics = {k: v for k, v in value.items() if k != "fitness"}
-        value = value["fitness"]
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"a told value must be a number, got {type(value).__name__}")
-    if not math.isfinite(float(value)):
-        return Result(task.trial_id, Status.FAILED, error=f"fitness is {value}")
-    return Result(task.trial_id, Status.OK, float(value), metrics, 0.0)
+    fitness, metrics = split_fitness(value, "a told value")
+    if not math.isfinite(fitness):
+        return Result(task.trial_id, Status.FAILED, error=f"fitness is {fitness}")
+    return Result(task.trial_id, Status.OK, fitness, metrics, 0.0)
 
 
 class Search:

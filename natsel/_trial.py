@@ -14,8 +14,9 @@ plots alike. Pure Python: nothing here imports TensorFlow.
 from __future__ import annotations
 
 import math
+import numbers
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -201,6 +202,21 @@ class Result:
 
 #: what a worker calls to score one task
 Objective = Callable[[Task], Result]
+
+
+def split_fitness(out: Any, what: str = "fitness") -> tuple[float, dict[str, Any]]:
+    """A fitness as a number, or a mapping with ``fitness`` whose other keys are metrics: (value,
+    metrics). TypeError or ValueError for anything else; the value may be non-finite (the caller says
+    what that means)."""
+    metrics: dict[str, Any] = {}
+    if isinstance(out, Mapping):
+        if "fitness" not in out:
+            raise ValueError(f"{what} is a mapping without a 'fitness' key")
+        metrics = {k: v for k, v in out.items() if k != "fitness"}
+        out = out["fitness"]
+    if isinstance(out, bool) or not isinstance(out, numbers.Real):  # numpy's numbers are Real, its bools not
+        raise TypeError(f"{what} must be a number, got {type(out).__name__}")
+    return float(out), metrics
 
 
 def error_line(exc: BaseException) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import numbers
 import random
 import sys
 import time
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from natsel._imports import callable_identity, resolve_callable
-from natsel._trial import Objective, Result, Status, Task, budget_value, error_line
+from natsel._trial import Objective, Result, Status, Task, budget_value, error_line, split_fitness
 from natsel.objectives._base import ObjectiveFamily, Prepared
 
 if TYPE_CHECKING:
@@ -108,15 +107,7 @@ def python_objective(spec: Mapping[str, Any]) -> Objective:
                 kwargs["budget"] = budget_value(task.budget, full)
             seed_globals(task.seed)
             out = fn(task.genome.copy(), **kwargs)  # active genes only: a when: off is not there
-            metrics: dict[str, Any] = {}
-            if isinstance(out, dict):
-                if "fitness" not in out:
-                    raise ValueError("fitness function returned a dict without a 'fitness' key")
-                metrics = {k: v for k, v in out.items() if k != "fitness"}
-                out = out["fitness"]
-            if isinstance(out, (bool, np.bool_)) or not isinstance(out, numbers.Real):  # numpy numbers are Real
-                raise TypeError(f"fitness must be a number, got {type(out).__name__}")
-            fitness = float(out)
+            fitness, metrics = split_fitness(out)
             if not math.isfinite(fitness):
                 raise ValueError(f"fitness is {fitness}")
             return Result(task.trial_id, Status.OK, fitness, metrics, time.perf_counter() - start, started=wall)
