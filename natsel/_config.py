@@ -57,7 +57,7 @@ __all__ = ["Config", "ExecutorSettings", "TLSSettings", "Training", "callable_id
 TOP_KEYS = {
     "name", "seed", "direction", "training", "evolution", "space", "objective",
     "workers", "max_trials_per_worker", "threads", "gpus", "cache", "executor", "strategy", "fidelity", "pruning",
-    "tracking", "stop", "warm_start", "initial_genomes",
+    "tracking", "stop", "warm_start", "initial_genomes", "objectives", "constraints",
 }  # plus the sections of the objective families (``fitness``, ``data``, ``swarm``, ...)
 EVOLUTION_KEYS = {
     "population", "generations", "elitism", "breeding", "mutation", "mutation_factor",
@@ -405,6 +405,7 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
 
     family = _select_family(v, raw)
     cfg.objective = family.name
+    _parse_goal(v, raw, cfg)
 
     tr = v.mapping(raw.get("training"), ("training",), "training")
     v.keys(tr, TRAINING_KEYS, ("training",), "'training'")
@@ -561,6 +562,7 @@ def _validate(doc: Located, base_dir: Path, text: str) -> Config:
     if raw.get("tracking") is not None:
         cfg.tracking = parse_tracking(v, raw["tracking"], base_dir)
     family.validate(cfg, v)
+    check_goal(v, cfg)
     check_workers(cfg, doc.where(("workers",)))
     return cfg
 
@@ -715,6 +717,55 @@ def _parse_stop(v: _V, raw: dict[str, Any], cfg: Config) -> None:
         if rules.patience is None:
             raise v.err(p + ("min_delta",), "stop min_delta is the improvement patience waits for; set patience too")
     cfg.stop, cfg.file_stop = rules, StopRules(**vars(rules))
+
+
+def _parse_goal(v: _V, raw: dict[str, Any], cfg: Config) -> None:
+    """``objectives: {name: maximize|minimize, ...}`` (two or more, in order) and ``constraints: {name:
+    {min: x, max: y}}``; which names exist is the objective family's to check (``validate``)."""
+    if "objectives" in raw:
+        obj = v.mapping(raw["objectives"], ("objectives",), "objectives")
+        if len(obj) < 2:
+            raise v.err(("objectives",), "'objectives' names two or more values to optimise, each with maximize "
+                                         "or minimize; for one, leave it out (the fitness, with 'direction')")
+        if "direction" in raw:
+            raise v.err(("direction",), "'direction' is for a single objective; with 'objectives' each has its own")
+        for name, d in obj.items():
+            if name == "fitness":
+                raise v.err(("objectives", name), "name the values to optimise ('fitness' is what a single "
+                                                  "objective is called)")
+            cfg.objectives[str(name)] = v.string(d, ("objectives", name), {"maximize", "minimize"})
+    if "constraints" in raw:
+        con = v.mapping(raw["constraints"], ("constraints",), "constraints")
+        for name, bound in con.items():
+            p = ("constraints", name)
+            b = v.mapping(bound, p, f"constraint '{name}'")
+            v.keys(b, {"min", "max"}, p, f"constraint '{name}'")
+            if not b:
+                raise v.err(p, f"constraint '{name}' needs 'min', 'max' or both")
+            low = v.number(b["min"], p + ("min",)) if "min" in b else None
+            high = v.number(b["max"], p + ("max",)) if "max" in b else None
+            if low is not None and high is not None and low > high:
+                raise v.err(p, f"constraint '{name}': min {low:g} is above max {high:g}")
+            cfg.constraints[str(name)] = {k: x for k, x in (("min", low), ("max", high)) if x is not None}
+
+
+def check_goal(v: _V, cfg: Config) -> None:
+    """What several objectives or constraints rule out elsewhere in the config."""
+    from natsel import strategies
+
+    if cfg.goal.plain:
+        return
+    what = "several objectives" if cfg.goal.multi else "constraints"
+    where = ("objectives",) if cfg.goal.multi else ("constraints",)
+    if cfg.stop.target is not None:
+        raise v.err(("stop", "target"), f"stop target compares one fitness; with {what} it is not defined (use "
+                                        "max_trials, timeout or patience)")
+    if cfg.pruning is not None and cfg.goal.multi:
+        raise v.err(("pruning",), "pruning compares one validation curve; with several objectives use fidelity: "
+                                  "(successive halving promotes by non-dominated rank)")
+    if not strategies.get(cfg.strategy).supports_goals:
+        raise v.err(where, f"the {cfg.strategy} strategy optimises one fitness without constraints; use the "
+                           "surrogate, genetic or random strategy")
 
 
 def _parse_strategy(v: _V, raw: dict[str, Any], cfg: Config) -> None:

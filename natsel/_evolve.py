@@ -34,7 +34,7 @@ from natsel._rundir import RunFolder, resolve
 from natsel._settings import Pruning, check_allow_change
 from natsel._stop import Gate, Stopper, trained
 from natsel._store import RunStore
-from natsel._trial import FULL_BUDGET, Direction, Status, Task, TrialRow, budget_rank
+from natsel._trial import FULL_BUDGET, Direction, Goal, Result, Status, Task, TrialRow, budget_rank, settle
 from natsel._warm import as_history
 from natsel.executors._base import Executor, ExecutorLost
 from natsel.executors._factory import check_workers, make_executor
@@ -137,12 +137,16 @@ def first_unfinished(store: RunStore, loop: Loop | None = None) -> int:
 
 
 def next_rung(rows: list[TrialRow], rungs: list[str] | None, eta: float,
-              direction: Direction) -> tuple[str, list[TrialRow]] | None:
+              goal: Goal | Direction) -> tuple[str, list[TrialRow]] | None:
     """The budget and the trials to promote to a generation's next rung, or None when it is done.
 
     Successive halving: of the highest rung's trials, the best ``len // eta`` (at least one) with a
-    score go on, ranked by score and then slot, so a promotion depends only on stored scores.
+    score go on, ranked by the goal's order (score; with several objectives non-dominated rank, then
+    crowding, as MO-ASHA; infeasible ones after feasible ones) and then slot, so a promotion depends
+    only on stored scores.
     """
+    if isinstance(goal, Direction):
+        goal = Goal.single(goal.maximize)
     if not rungs or not rows:
         return None
     reached = max(rungs.index(r["budget"]) for r in rows if r["budget"] in rungs)
@@ -154,12 +158,12 @@ def next_rung(rows: list[TrialRow], rungs: list[str] | None, eta: float,
     seen: set[str] = set()
     scored = []
     for r in sorted(top, key=lambda r: r["slot"]):
-        if r["key"] not in seen and direction.oriented(r["fitness"]) is not None:
+        if r["key"] not in seen and goal.oriented(r) is not None:
             seen.add(r["key"])
             scored.append(r)
     if not scored:
         return None
-    scored.sort(key=lambda r: (*direction.sort_key(r["fitness"]), r["slot"]))
+    scored = [scored[i] for i in goal.order(scored)]
     keep = max(1, int(len({r["key"] for r in top}) // eta))
     return rungs[reached + 1], scored[:keep]
 
@@ -227,8 +231,8 @@ def exhausted_line(cfg: Config, trials: list[TrialRow], generation: int) -> str:
 def write_summaries(cfg: Config, store: RunStore) -> float | None:
     """Rewrite history.json and best.json from the trials; returns the best fitness so far."""
     trials = store.trials()
-    best = pick_best(trials, cfg.maximize)
-    store.write_summaries(compute_history(trials, cfg.maximize), best)
+    best = pick_best(trials, cfg.goal)
+    store.write_summaries(compute_history(trials, cfg.goal), best)
     return best["fitness"] if best else None
 
 
@@ -247,6 +251,8 @@ class Loop:
         self.callbacks = callbacks
         self.strategy = strategies.get(cfg.strategy)(cfg.strategy_options, cfg.ga)
         self.direction = Direction(cfg.maximize)
+        #: the objectives and constraints that order trials
+        self.goal = cfg.goal
         #: successive halving's budgets, smallest first (the last is the full budget); None: no rungs
         self.rungs = cfg.fidelity.budgets(cfg.full_budget()) if cfg.fidelity is not None else None
         #: promotions continue from their lower rung's checkpoint (epochs only)
@@ -415,8 +421,7 @@ class Loop:
             top_up()
             end_blocks()
             for res in self.ex.run(queue):
-                store.finish(res.trial_id, res.status, res.fitness, res.metrics, res.seconds, res.error, res.started,
-                             res.extra)
+                self.record(res, checkpoint=False)
                 row = self.rows[res.trial_id] = store.trial(res.trial_id)
                 stop.observe(res)
                 self.callbacks.result(res)
@@ -461,6 +466,7 @@ class Loop:
         for attempt in range(attempts):
             ctx = PlanContext(generation=g, space=cfg.space, population=1, direction=self.direction, history=seen,
                               known=lambda k: k in keys or store.known_here(k), seed=cfg.seed, prior=self.prior,
+                              goal=self.goal,
                               rng=np.random.default_rng([cfg.seed, g, slot] + ([attempt] if attempt else [])))
             planned = self.strategy.plan(ctx)
             if not planned:
@@ -497,7 +503,7 @@ class Loop:
         if not self.rungs or any(r["status"] == Status.PENDING for r in rows):
             return None
         assert self.cfg.fidelity is not None
-        return next_rung(rows, self.rungs, self.cfg.fidelity.eta, self.direction)
+        return next_rung(rows, self.rungs, self.cfg.fidelity.eta, self.goal)
 
     def plan(self, g: int, tries: int = 3) -> list[tuple[str, dict[str, Any], str]] | None:
         """Generation ``g`` as (key, genome, origin) per slot, or None if nothing new can be planned.
@@ -514,7 +520,7 @@ class Loop:
         def context(rng: np.random.Generator, known: Callable[[str], bool]) -> PlanContext:
             return PlanContext(generation=g, space=cfg.space, population=cfg.ga.population, direction=self.direction,
                                history=history, known=known, rng=rng, initial_genome=cfg.initial_genome, seed=cfg.seed,
-                               prior=prior)
+                               prior=prior, goal=self.goal)
 
         budget = self.rungs[0] if self.rungs else FULL_BUDGET  # every genome this run screened has a trial at it
         planned = self.strategy.plan(context(np.random.default_rng([cfg.seed, g]),
@@ -572,13 +578,18 @@ class Loop:
             tasks = longest_first(tasks, history, self.cfg.space)  # so a stop rule's cut is a prefix of trial order
         self.callbacks.generation_start(g, len(tasks), best)
         for res in self.ex.run(Gate(tasks, self.stopper)):  # no trial starts once a stop rule is reached
-            store.finish(res.trial_id, res.status, res.fitness, res.metrics, res.seconds, res.error, res.started,
-                         res.extra, res.checkpoint if self.continues else None)
+            self.record(res, checkpoint=self.continues)
             self.stopper.observe(res)
             self.callbacks.result(res)
         for r in later:
             if store.lookup(r["key"], r["budget"]) is not None:  # its evaluation ran (a stop rule may have held it)
                 self.finish_cached(r)
+
+    def record(self, res: Result, checkpoint: bool) -> None:
+        """Store a result, checked against the goal first (:func:`natsel._trial.settle`)."""
+        settle(res, self.goal)
+        self.store.finish(res.trial_id, res.status, res.fitness, res.metrics, res.seconds, res.error, res.started,
+                          res.extra, res.checkpoint if checkpoint else None)
 
     def rung_task(self, row: TrialRow, prune: list[float | None] | None) -> Task:
         """A generation's trial as a task. With checkpoints (``fidelity.checkpoints``, epochs), a trial

@@ -12,7 +12,7 @@ import numpy as np
 
 from natsel._space import SearchSpace
 from natsel._store import RunStore, lock_held
-from natsel._trial import FULL_BUDGET, Direction, Status, TrialRow, budget_rank, is_number
+from natsel._trial import FULL_BUDGET, Direction, Goal, Status, TrialRow, budget_rank, is_number
 
 _ok = is_number  # kept for the plotting code's brevity
 
@@ -51,16 +51,63 @@ def evaluations(trials: Sequence[TrialRow], budget: str | None = FULL_BUDGET) ->
     return out
 
 
-def pick_best(trials: Sequence[TrialRow], maximize: bool) -> dict[str, Any] | None:
-    """The fittest finished full-budget trial (cache hits count, copies are not counted twice); ties: earliest."""
-    direction = Direction(maximize)
-    best: TrialRow | None = None
-    for t in evaluations(trials):
-        if direction.better(t["fitness"], best["fitness"] if best else None):
-            best = t
+def as_goal(goal: Goal | bool) -> Goal:
+    """A goal, from a goal or (a single objective) from whether it maximises."""
+    return goal if isinstance(goal, Goal) else Goal.single(bool(goal))
+
+
+def _best_row(rows: Sequence[TrialRow], goal: Goal) -> TrialRow | None:
+    if goal.plain:  # the single objective's best, ties: the earliest (as natsel has always picked it)
+        best: TrialRow | None = None
+        for t in rows:
+            if goal.direction.better(t["fitness"], best["fitness"] if best else None):
+                best = t
+        return best
+    i = goal.best(rows)
+    return None if i is None else rows[i]
+
+
+def pick_best(trials: Sequence[TrialRow], goal: Goal | bool) -> dict[str, Any] | None:
+    """The fittest finished full-budget trial (cache hits count, copies are not counted twice); ties:
+    earliest. With constraints, the fittest feasible one (the least infeasible if none is); with
+    several objectives, the feasible front's best on the first objective."""
+    goal = as_goal(goal)
+    best = _best_row(evaluations(trials), goal)
     if best is None:
         return None
-    return {k: best[k] for k in ("id", "generation", "slot", "key", "genome", "fitness", "metrics", "status", "seconds")}
+    out = {k: best[k] for k in ("id", "generation", "slot", "key", "genome", "fitness", "metrics", "status", "seconds")}
+    if not goal.plain:
+        out.update(values=goal.values(best), feasible=goal.feasible(best))
+    return out
+
+
+def pareto_front(trials: Sequence[TrialRow], goal: Goal) -> list[TrialRow]:
+    """The finished full-budget trials no feasible trial dominates (feasible ones only), in the
+    order of the first objective, best first."""
+    rows = evaluations(trials)
+    front = [rows[i] for i in goal.front(rows)]
+    return sorted(front, key=lambda t: (-goal.oriented(t)[0], t["id"]))  # type: ignore[index]
+
+
+def hypervolumes(goal: Goal, groups: Sequence[Sequence[TrialRow]]) -> list[float]:
+    """The hypervolume of the feasible front after each group of trials (cumulative), with every
+    objective scaled to [0, 1] between the best and worst feasible values of all the groups and a
+    reference point at 1.1 (just past the worst): one scale for the whole curve."""
+    from natsel._pareto import hypervolume, normalise
+
+    points = [[goal.oriented(t) for t in g if goal.feasible(t)] for g in groups]
+    every = [p for g in points for p in g]
+    if not every:
+        return [0.0] * len(groups)
+    arr = np.array(every, dtype=float)
+    ideal, nadir = arr.max(axis=0), arr.min(axis=0)
+    ref = [1.1] * arr.shape[1]
+    out, so_far = [], np.empty((0, arr.shape[1]))
+    for g in points:
+        if g:
+            so_far = np.vstack([so_far, normalise(np.array(g, dtype=float), ideal, nadir)])
+        out.append(hypervolume(so_far, ref) if len(so_far) else 0.0)
+    return out
 
 
 def is_failed(t: TrialRow) -> bool:
@@ -92,9 +139,11 @@ def outcome(trials: Sequence[TrialRow]) -> dict[str, Any]:
     }
 
 
-def compute_history(trials: Sequence[TrialRow], maximize: bool) -> list[dict[str, Any]]:
-    """Per generation: fitness statistics of the population, counts, and the best so far."""
-    direction = Direction(maximize)
+def compute_history(trials: Sequence[TrialRow], goal: Goal | bool) -> list[dict[str, Any]]:
+    """Per generation: fitness statistics of the population, counts, and the best so far (with
+    several objectives also the front's size and hypervolume so far, :func:`hypervolumes`)."""
+    goal = as_goal(goal)
+    direction = goal.direction
     gens: dict[int, list[TrialRow]] = {}
     for t in trials:
         gens.setdefault(t["generation"], []).append(t)
@@ -108,9 +157,12 @@ def compute_history(trials: Sequence[TrialRow], maximize: bool) -> list[dict[str
         # statistics of full-budget results only: a score after one epoch is not comparable
         full = [t for t in done if t.get("budget", FULL_BUDGET) == FULL_BUDGET]
         stats = summarize([t["fitness"] for t in full])
-        for t in evaluations(done):
-            if direction.better(t["fitness"], best_so_far["fitness"] if best_so_far else None):
-                best_so_far = t
+        if goal.plain:
+            for t in evaluations(done):
+                if direction.better(t["fitness"], best_so_far["fitness"] if best_so_far else None):
+                    best_so_far = t
+        else:
+            best_so_far = _best_row(evaluations([t for t in trials if t["generation"] <= g]), goal)
         counts = outcome(rows)
         trained += counts["trained"]
         finished = max((t["finished"] for t in done if t["finished"]), default=None)
@@ -138,6 +190,14 @@ def compute_history(trials: Sequence[TrialRow], maximize: bool) -> list[dict[str
             "elapsed": (finished - start) if finished and start else None,
             "plan_seconds": plan_seconds if planning else None,
         })
+        if not goal.plain:
+            history[-1]["best"] = (b := _best_row(evaluations(full), goal)) and b["fitness"]
+            history[-1]["feasible"] = sum(goal.feasible(t) for t in full)
+    if goal.multi:
+        groups = [evaluations([t for t in trials if t["generation"] == g]) for g in sorted(gens)]
+        for h, hv, g in zip(history, hypervolumes(goal, groups), sorted(gens), strict=True):
+            h["hypervolume"] = hv
+            h["front"] = len(goal.front(evaluations([t for t in trials if t["generation"] <= g])))
     return history
 
 
@@ -177,9 +237,11 @@ class Run:
         self.stale = self.meta.get("status") == "running" and lock_held(self.path) is False
         self.maximize: bool = bool(self.meta.get("maximize", True))
         self.direction = Direction(self.maximize)
-        self.best: dict[str, Any] | None = pick_best(self.trials, self.maximize)
+        #: the objectives and constraints the run ordered its trials by
+        self.goal = Goal.from_json(self.meta.get("goal"), self.maximize)
+        self.best: dict[str, Any] | None = pick_best(self.trials, self.goal)
         if not self.history and self.trials:
-            self.history = compute_history(self.trials, self.maximize)
+            self.history = compute_history(self.trials, self.goal)
 
     @property
     def config_path(self) -> Path:
@@ -235,9 +297,19 @@ class Run:
     def leaderboard(self, top: int | None = None) -> list[dict[str, Any]]:
         """Finished trials (one per genome), best first; failed ones last. Copies of a trial are left out."""
         rows = evaluations(self.trials)
-        rows.sort(key=lambda t: (*self.direction.sort_key(t["fitness"]), t["id"]))
+        if self.goal.plain:
+            rows.sort(key=lambda t: (*self.direction.sort_key(t["fitness"]), t["id"]))
+        else:
+            rows = [rows[i] for i in self.goal.order(rows)]
         ranked = [{"rank": i + 1, **t} for i, t in enumerate(rows)]
         return ranked[:top] if top else ranked
+
+    def front(self) -> list[TrialRow]:
+        """The Pareto front: finished full-budget trials that meet every constraint and that no such
+        trial beats on every objective (a single objective: the best one)."""
+        if not self.goal.multi:
+            return [t for t in evaluations(self.trials) if self.best and t["id"] == self.best["id"]]
+        return pareto_front(self.trials, self.goal)
 
     def __repr__(self) -> str:
         best = self.best["fitness"] if self.best else None

@@ -166,6 +166,8 @@ class RunFolder:
         """Open (resume) or create the store; a resume must match the search, data and scoring."""
         fingerprint = json.loads(json.dumps(cfg.search_fingerprint(), default=str))
         meta = {"maximize": cfg.maximize, **prepared.meta}
+        if not cfg.goal.plain:
+            meta["goal"] = cfg.goal.to_json()
         if self.existing:
             store = RunStore(self.path)
             old = store.meta()

@@ -89,11 +89,12 @@ class _Told(Executor):
             yield res
 
 
-def _result(task: Task, value: Any, error: str | None) -> Result:
-    """A told value as a result: a number, or a mapping with ``fitness`` (the rest are metrics)."""
+def _result(task: Task, value: Any, error: str | None, named: list[str] | None = None) -> Result:
+    """A told value as a result: a number, or a mapping with ``fitness`` (the rest are metrics); with
+    several objectives, a mapping of their names."""
     if error is not None or value is None:
         return Result(task.trial_id, Status.FAILED, error=error or "told no value")
-    fitness, metrics = split_fitness(value, "a told value")
+    fitness, metrics = split_fitness(value, "a told value", named=named or ())
     if not math.isfinite(fitness):
         return Result(task.trial_id, Status.FAILED, error=f"fitness is {fitness}")
     return Result(task.trial_id, Status.OK, fitness, metrics, 0.0)
@@ -165,7 +166,7 @@ class Search:
         task = next((t for t in self._open.values() if genome_key(t.genome) == key), None)
         if task is None:
             raise ValueError(f"tell(): {key} is not a genome ask() returned and no value was told for yet")
-        res = _result(task, value, error)
+        res = _result(task, value, error, self.cfg.goal.names if self.cfg.goal.multi else None)
         del self._open[task.trial_id]
         self._ex.told.put(res)
 

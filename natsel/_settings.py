@@ -13,6 +13,7 @@ from typing import Any
 
 from natsel._errors import ConfigError
 from natsel._space import SearchSpace
+from natsel._trial import Goal
 from natsel._yaml import Located
 from natsel.objectives.keras.metrics import DIRECTION as METRICS
 from natsel.strategies.genetic import GASettings
@@ -225,6 +226,10 @@ class Config:
     space: SearchSpace
     seed: int = 0
     direction: str | None = None  # maximize | minimize; None: from the metric
+    #: ``objectives:``: two or more reported values, each with maximize | minimize (empty: one, the fitness)
+    objectives: dict[str, str] = field(default_factory=dict)
+    #: ``constraints:``: reported value -> {min, max}
+    constraints: dict[str, dict[str, float]] = field(default_factory=dict)
     fitness: str | None = None  # "module:function" of a plain-Python fitness
     data: dict[str, Any] | None = None
     training: Training = field(default_factory=Training)
@@ -279,7 +284,17 @@ class Config:
         return None if self.stop.any() else DEFAULT_GENERATIONS
 
     @property
+    def goal(self) -> Goal:
+        """The objectives and constraints (a single objective: the fitness in :attr:`maximize`'s direction)."""
+        if not self.objectives and not self.constraints:
+            return Goal.single(self.maximize)
+        return Goal.from_json({"objectives": self.objectives, "constraints": self.constraints}, self.maximize)
+
+    @property
     def maximize(self) -> bool:
+        """The direction of the stored fitness (with several objectives: the first one's)."""
+        if self.objectives:
+            return next(iter(self.objectives.values())) == "maximize"
         if self.direction is not None:
             return self.direction == "maximize"
         if self.fitness is not None:

@@ -66,6 +66,7 @@ class Stopper:
         self.generations = cfg.max_generations
         self.steady = cfg.schedule == "steady"
         self.direction = Direction(cfg.maximize)
+        self.goal = cfg.goal
         self.clock = clock
         self.spent = spent
         self.started = clock() if started is None else started
@@ -103,7 +104,7 @@ class Stopper:
         if self.reached is not None:
             return self.reached
         r = self.rules
-        best = pick_best(trials, self.direction.maximize)
+        best = pick_best(trials, self.goal)
         if r.target is not None and best is not None and self._reaches(best["fitness"]):
             self.reached = ("target", self._target_line(best["fitness"], best["id"]))
         elif r.max_trials is not None and trained(trials) >= r.max_trials:
@@ -133,14 +134,22 @@ class Stopper:
                 "no trial starts after it")
 
     def _units(self, trials: Sequence[TrialRow], complete: int) -> list[float | None]:
-        """What patience counts: each finished generation's best, or (steady) each result in the order it came."""
+        """What patience counts: each finished generation's best, or (steady) each result in the order it came;
+        with constraints only feasible results count; with several objectives, the hypervolume so far."""
         full = [t for t in trials if Status(t["status"]).finished and t.get("budget", FULL_BUDGET) == FULL_BUDGET]
         if self.steady:
             full.sort(key=lambda t: (t.get("finished") or 0.0, t["id"]))
-            return [self.direction.oriented(t["fitness"]) for t in full]
+            groups = [[t] for t in full]
+        else:
+            groups = [[t for t in full if t["generation"] == g] for g in range(complete)]
+        if self.goal.multi:
+            from natsel._run import hypervolumes
+
+            return list(hypervolumes(self.goal, groups))
         out: list[float | None] = []
-        for g in range(complete):
-            scores = [f for t in full if t["generation"] == g and (f := self.direction.oriented(t["fitness"])) is not None]
+        for rows in groups:
+            scores = [f for t in rows if (f := self.direction.oriented(t["fitness"])) is not None
+                      and (self.goal.plain or self.goal.feasible(t))]
             out.append(max(scores) if scores else None)
         return out
 

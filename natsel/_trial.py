@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import numbers
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -124,6 +124,173 @@ class Direction:
         return (1, 0.0) if o is None else (0, -o)
 
 
+@dataclass(frozen=True)
+class Bound:
+    """A constraint on one reported value (``constraints: {params: {max: 200000}}``)."""
+
+    low: float | None = None
+    high: float | None = None
+
+    def miss(self, value: Any) -> float:
+        """How far ``value`` lies outside the bound, relative to the bound's size (0: inside; infinity:
+        no usable value), so that misses in different units add up (Deb's constraint violation)."""
+        if not is_number(value):
+            return math.inf
+        v, out = float(value), 0.0
+        if self.high is not None and v > self.high:
+            out += (v - self.high) / (abs(self.high) or 1.0)
+        if self.low is not None and v < self.low:
+            out += (self.low - v) / (abs(self.low) or 1.0)
+        return out
+
+    def text(self) -> str:
+        return " and ".join(x for x in (f">= {self.low:g}" if self.low is not None else "",
+                                         f"<= {self.high:g}" if self.high is not None else "") if x)
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What a run optimises: one or more named objectives, each with a :class:`Direction`, and
+    constraints on reported values. The one place that orders trials.
+
+    A single objective is named ``fitness`` and is the trial's fitness; with several, each is a value
+    the objective reports (``Result.metrics``) and the trial's fitness is the first one. Trials are
+    ordered by Deb's constrained domination: feasible trials first (by score, or with several
+    objectives by non-dominated front, then crowding distance), then infeasible ones by how far they
+    miss, then trials with no usable value. A plain goal (one objective, no constraint) orders
+    exactly as :class:`Direction` does.
+    """
+
+    objectives: tuple[tuple[str, Direction], ...] = (("fitness", Direction(True)),)
+    constraints: tuple[tuple[str, Bound], ...] = ()
+
+    @classmethod
+    def single(cls, maximize: bool = True) -> Goal:
+        return cls((("fitness", Direction(maximize)),))
+
+    @property
+    def multi(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def plain(self) -> bool:
+        """One objective and no constraint: a run as natsel has always run it."""
+        return not self.multi and not self.constraints
+
+    @property
+    def names(self) -> list[str]:
+        return [n for n, _ in self.objectives]
+
+    @property
+    def direction(self) -> Direction:
+        """The first objective's direction: the direction of the stored fitness."""
+        return self.objectives[0][1]
+
+    @property
+    def reported(self) -> list[str]:
+        """The values the objective must report besides its fitness (objectives, then constraints)."""
+        out = [n for n in self.names if n != "fitness"]
+        return out + [n for n, _ in self.constraints if n not in out and n != "fitness"]
+
+    def value(self, row: Mapping[str, Any], name: str) -> Any:
+        return row.get("fitness") if name == "fitness" else (row.get("metrics") or {}).get(name)
+
+    def values(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The trial's objective values by name (None where it has none)."""
+        return {n: (v if is_number(v := self.value(row, n)) else None) for n in self.names}
+
+    def oriented(self, row: Mapping[str, Any]) -> tuple[float, ...] | None:
+        """The objective values turned so that larger is better; None unless every one is usable."""
+        out = [d.oriented(self.value(row, n)) for n, d in self.objectives]
+        if any(o is None for o in out) or not is_number(row.get("fitness")):
+            return None
+        return tuple(out)  # type: ignore[arg-type]
+
+    def violation(self, row: Mapping[str, Any]) -> float:
+        """The sum of the trial's constraint misses (0: feasible)."""
+        return sum(b.miss(self.value(row, n)) for n, b in self.constraints)
+
+    def feasible(self, row: Mapping[str, Any]) -> bool:
+        return self.oriented(row) is not None and self.violation(row) == 0.0
+
+    def missing(self, fitness: float | None, metrics: Mapping[str, Any]) -> str | None:
+        """Why a successful result cannot be ranked (a reported value it lacks), or None."""
+        for name in self.reported:
+            if not is_number(metrics.get(name)):
+                got = "is not a finite number" if name in metrics else "was not reported"
+                return f"'{name}' {got} (objectives and constraints need it); reported: {', '.join(sorted(metrics)) or 'nothing'}"
+        return None
+
+    def order(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Indices of ``rows`` best first (ties: the earlier row)."""
+        import numpy as np
+
+        from natsel._pareto import crowding, fronts
+
+        usable = [i for i, r in enumerate(rows) if self.oriented(r) is not None]
+        seen = set(usable)
+        rest = [i for i in range(len(rows)) if i not in seen]
+        miss = {i: self.violation(rows[i]) for i in usable}
+        feasible = [i for i in usable if miss[i] == 0.0]
+        infeasible = sorted((i for i in usable if miss[i] > 0.0), key=lambda i: (miss[i], i))
+        if not self.multi:
+            feasible.sort(key=lambda i: (-self.oriented(rows[i])[0], i))  # type: ignore[index]
+            return feasible + infeasible + rest
+        pts = np.array([self.oriented(rows[i]) for i in feasible], dtype=float).reshape(len(feasible), len(self.names))
+        ranked: list[int] = []
+        for front in fronts(pts):
+            dist = crowding(pts[front])
+            ranked += [feasible[front[j]] for j in sorted(range(len(front)), key=lambda j: (-dist[j], front[j]))]
+        return ranked + infeasible + rest
+
+    def scores(self, rows: Sequence[Mapping[str, Any]]) -> list[float | None]:
+        """Per row, a score where larger is better, for selection: the oriented fitness of a plain
+        goal; otherwise the row's place in :meth:`order` counted from the worst (None: unusable)."""
+        if self.plain:
+            return [self.direction.oriented(r.get("fitness")) for r in rows]
+        order = [i for i in self.order(rows) if self.oriented(rows[i]) is not None]
+        out: list[float | None] = [None] * len(rows)
+        for place, i in enumerate(order):
+            out[i] = float(len(order) - place)
+        return out
+
+    def best(self, rows: Sequence[Mapping[str, Any]]) -> int | None:
+        """The index of the best row: the first in :meth:`order` for one objective; with several, the
+        feasible front's best on the first objective (the most accurate within the constraints)."""
+        order = [i for i in self.order(rows) if self.oriented(rows[i]) is not None]
+        if not order:
+            return None
+        front = self.front(rows)
+        if self.multi and front:
+            return min(front, key=lambda i: (-self.oriented(rows[i])[0], i))  # type: ignore[index]
+        return order[0]
+
+    def front(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Indices of the feasible rows no other feasible row dominates, in row order."""
+        import numpy as np
+
+        from natsel._pareto import fronts
+
+        ok = [i for i, r in enumerate(rows) if self.feasible(r)]
+        if not ok:
+            return []
+        return [ok[j] for j in fronts(np.array([self.oriented(rows[i]) for i in ok], dtype=float))[0]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"objectives": {n: d.name for n, d in self.objectives},
+                "constraints": {n: {k: v for k, v in (("min", b.low), ("max", b.high)) if v is not None}
+                                for n, b in self.constraints}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None, maximize: bool = True) -> Goal:
+        """A goal from :meth:`to_json` (a run folder's ``run.json``); a single objective when absent."""
+        if not data:
+            return cls.single(maximize)
+        objectives = tuple((n, Direction(d == "maximize")) for n, d in (data.get("objectives") or {}).items())
+        constraints = tuple((n, Bound(b.get("min"), b.get("max"))) for n, b in (data.get("constraints") or {}).items())
+        return cls(objectives or (("fitness", Direction(maximize)),), constraints)
+
+
 class TrialRow(TypedDict):
     """One row of a run's ``trials`` table, as the store returns it."""
 
@@ -204,12 +371,22 @@ class Result:
 Objective = Callable[[Task], Result]
 
 
-def split_fitness(out: Any, what: str = "fitness") -> tuple[float, dict[str, Any]]:
+def split_fitness(out: Any, what: str = "fitness", named: Sequence[str] = ()) -> tuple[float, dict[str, Any]]:
     """A fitness as a number, or a mapping with ``fitness`` whose other keys are metrics: (value,
-    metrics). TypeError or ValueError for anything else; the value may be non-finite (the caller says
-    what that means)."""
+    metrics). With several objectives (``named``: their names) it is a mapping of those names, and the
+    value is the first one's. TypeError or ValueError for anything else; the value may be non-finite
+    (the caller says what that means)."""
     metrics: dict[str, Any] = {}
-    if isinstance(out, Mapping):
+    if named:
+        if not isinstance(out, Mapping):
+            raise TypeError(f"{what} must be a mapping of the objectives ({', '.join(named)}), got "
+                            f"{type(out).__name__}")
+        absent = [n for n in named if n not in out]
+        if absent:
+            raise ValueError(f"{what} has no '{absent[0]}' (the objectives are {', '.join(named)})")
+        metrics = {k: v for k, v in out.items() if k != "fitness"}
+        out = out[named[0]]
+    elif isinstance(out, Mapping):
         if "fitness" not in out:
             raise ValueError(f"{what} is a mapping without a 'fitness' key")
         metrics = {k: v for k, v in out.items() if k != "fitness"}
@@ -217,6 +394,20 @@ def split_fitness(out: Any, what: str = "fitness") -> tuple[float, dict[str, Any
     if isinstance(out, bool) or not isinstance(out, numbers.Real):  # numpy's numbers are Real, its bools not
         raise TypeError(f"{what} must be a number, got {type(out).__name__}")
     return float(out), metrics
+
+
+def settle(res: Result, goal: Goal) -> Result:
+    """A result as the goal reads it, changed in place: with several objectives its fitness is the
+    first one's value; a scored result that lacks a value the objectives or constraints need fails
+    (its error says which), since it could not be ranked. A plain goal changes nothing."""
+    if goal.plain or res.status not in (Status.OK, Status.TIMEOUT):
+        return res
+    problem = goal.missing(res.fitness, res.metrics)
+    if problem is not None:
+        res.status, res.fitness, res.error = Status.FAILED.value, None, problem
+    elif goal.multi:
+        res.fitness = float(res.metrics[goal.names[0]])
+    return res
 
 
 def error_line(exc: BaseException) -> str:

@@ -1,6 +1,7 @@
 """The ``python`` family: a plain-Python fitness ``fitness: module:function``.
 
-``fn(genome) -> float | {"fitness": float, <metric>: ...}``; a function with a ``seed`` parameter
+``fn(genome) -> float | {"fitness": float, <metric>: ...}`` (with ``objectives:``, a mapping with a value
+for each objective's name, and for each constraint's); a function with a ``seed`` parameter
 also gets the trial's seed. The module is looked up next to the config first. Cheap enough to run
 in the calling process (``workers: 0``).
 """
@@ -60,6 +61,8 @@ class PythonFamily(ObjectiveFamily):
                 "sys_path": [str(cfg.base_dir)], "sha256": identity.get("sha256")}
         if cfg.fidelity is not None:  # a fitness(genome, budget=...) is told how much of the resource it has
             spec["full_budget"] = cfg.full_budget()
+        if cfg.goal.multi:  # the function returns a mapping of the objectives' names
+            spec["objectives"] = cfg.goal.names
         return Prepared(spec, identity={"fitness": identity}, meta={"metric": "fitness", "fitness": identity})
 
     @staticmethod
@@ -95,6 +98,7 @@ def python_objective(spec: Mapping[str, Any]) -> Objective:
     except (TypeError, ValueError):
         params = {}  # type: ignore[assignment]
     full = float(spec.get("full_budget", 1.0))
+    named = list(spec.get("objectives") or ())
     takes_budget = "budget" in params or ("full_budget" in spec and _takes(fn, "budget"))
 
     def run(task: Task) -> Result:
@@ -107,7 +111,7 @@ def python_objective(spec: Mapping[str, Any]) -> Objective:
                 kwargs["budget"] = budget_value(task.budget, full)
             seed_globals(task.seed)
             out = fn(task.genome.copy(), **kwargs)  # active genes only: a when: off is not there
-            fitness, metrics = split_fitness(out)
+            fitness, metrics = split_fitness(out, named=named)
             if not math.isfinite(fitness):
                 raise ValueError(f"fitness is {fitness}")
             return Result(task.trial_id, Status.OK, fitness, metrics, time.perf_counter() - start, started=wall)

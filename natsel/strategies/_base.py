@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from natsel._space import Genome, SearchSpace
-from natsel._trial import FULL_BUDGET, Direction, TrialRow, budget_rank
+from natsel._trial import FULL_BUDGET, Direction, Goal, TrialRow, budget_rank
 
 
 @dataclass
@@ -44,6 +44,12 @@ class PlanContext:
     #: earlier runs' trials mapped onto this space (``warm_start:``), as rows of generation -1 with
     #: negative ids: prior knowledge, not this run's results (``natsel._warm``)
     prior: Sequence[TrialRow] = ()
+    #: several objectives and constraints (None: the fitness alone, in ``direction``)
+    goal: Goal | None = None
+
+    def ranking(self) -> Goal:
+        """The run's goal: how trials are ordered (a plain one orders by ``direction`` alone)."""
+        return self.goal if self.goal is not None else Goal.single(self.direction.maximize)
 
     @staticmethod
     def rng_for(seed: int, generation: int) -> np.random.Generator:
@@ -76,19 +82,30 @@ class PlanContext:
         it. The fitness returned is oriented: higher is better, whatever the run's direction (None
         for a genome that never scored); with budgets it is that order as a rank.
         """
-        rows = self.previous()
+        rows, goal = self.previous(), self.ranking()
         if all(r.get("budget", FULL_BUDGET) == FULL_BUDGET for r in rows):
-            return [r["genome"] for r in rows], [self.direction.oriented(r["fitness"]) for r in rows]
+            return [r["genome"] for r in rows], goal.scores(rows)
         best: dict[str, TrialRow] = {}
         for r in rows:  # the highest budget each genome reached
             b = best.get(r["key"])
             if b is None or budget_rank(r["budget"]) > budget_rank(b["budget"]):
                 best[r["key"]] = r
         firsts = sorted(best.values(), key=lambda r: min(t["slot"] for t in rows if t["key"] == r["key"]))
-        scored = [r for r in firsts if self.direction.oriented(r["fitness"]) is not None]
-        order = sorted(scored, key=lambda r: (budget_rank(r["budget"]), self.direction.oriented(r["fitness"])))
+        score = by_budget(firsts, goal)
+        scored = [r for r in firsts if score[r["key"]] is not None]
+        order = sorted(scored, key=lambda r: (budget_rank(r["budget"]), score[r["key"]]))
         rank = {r["key"]: float(i + 1) for i, r in enumerate(order)}
         return [r["genome"] for r in firsts], [rank.get(r["key"]) for r in firsts]
+
+
+def by_budget(rows: Sequence[TrialRow], goal: Goal) -> dict[str, float | None]:
+    """Each row's :meth:`Goal.scores` among the rows of its own budget, by genome key (scores at
+    different budgets are never compared with each other)."""
+    out: dict[str, float | None] = {}
+    for budget in {r.get("budget", FULL_BUDGET) for r in rows}:
+        same = [r for r in rows if r.get("budget", FULL_BUDGET) == budget]
+        out.update(zip((r["key"] for r in same), goal.scores(same), strict=True))
+    return out
 
 
 class Strategy(ABC):
@@ -108,6 +125,9 @@ class Strategy(ABC):
     #: a generation holds exactly ``population`` slots (``pso``: a slot is a particle), so the loop does not
     #: add genomes in place of the ones a shared cache serves
     fixed_slots: ClassVar[bool] = False
+    #: ranks trials by the run's :class:`Goal` (several objectives, constraints) through
+    #: :meth:`PlanContext.parents` or :func:`natsel.strategies.surrogate.evaluated`
+    supports_goals: ClassVar[bool] = True
     #: the population when the config's ``evolution:`` gives none
     default_population: ClassVar[int] = 20
     #: with the default population: the ``startup`` option (generation 0's size) unless the config sets it

@@ -184,6 +184,7 @@ class PSOStrategy(Strategy):
     """
 
     name = "pso"
+    supports_goals = False
     supports_fidelity = False  # particles are slots; halving's promoted trials are not
     fixed_slots = True
     options_schema = {"c1": float, "c2": float, "w_start": float, "w_end": float, "beta": float,

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from natsel._space import Choice, Gene, Genome, SearchSpace, canonical
-from natsel.strategies._base import PlanContext, Planned, Strategy
+from natsel._trial import FULL_BUDGET, Goal, TrialRow, budget_rank
+from natsel.strategies._base import PlanContext, Planned, Strategy, by_budget
 from natsel.strategies.genetic import all_known, crossover_uniform, dedupe, mutate
 
 DEFAULTS: dict[str, Any] = {
@@ -91,13 +92,19 @@ def _mutate(genome: Genome, genes: Sequence[Gene], sigmas: np.ndarray, rng: np.r
     return child
 
 
-def _trees_score(xc: np.ndarray, x: np.ndarray, y: np.ndarray, kappa: float, n_trees: int, seed: int) -> np.ndarray:
+def _trees_predict(xc: np.ndarray, x: np.ndarray, y: np.ndarray, n_trees: int, seed: int) -> np.ndarray:
+    """Each tree's prediction for the candidates ``xc`` of an ExtraTrees forest fitted on (x, y):
+    (trees, candidates), or (trees, candidates, columns) when ``y`` has several columns."""
     from sklearn.ensemble import ExtraTreesRegressor
 
     model = ExtraTreesRegressor(n_estimators=n_trees, min_samples_leaf=2, max_features=0.7, random_state=seed,
                                 n_jobs=1)
     model.fit(x, y)
-    per_tree = np.stack([t.predict(xc) for t in model.estimators_])
+    return np.stack([t.predict(xc) for t in model.estimators_])
+
+
+def _trees_score(xc: np.ndarray, x: np.ndarray, y: np.ndarray, kappa: float, n_trees: int, seed: int) -> np.ndarray:
+    per_tree = _trees_predict(xc, x, y, n_trees, seed)
     return per_tree.mean(axis=0) + kappa * per_tree.std(axis=0)
 
 
@@ -161,26 +168,47 @@ def _local_child(incumbent: Genome, genes: Sequence[Gene], step: float, rng: np.
     return child
 
 
-def evaluated(ctx: PlanContext) -> list[tuple[Genome, float]]:
-    """Every genome evaluated so far, once, with an oriented score (higher is better).
+def evaluated(ctx: PlanContext) -> list[tuple[Genome, float, TrialRow]]:
+    """Every genome evaluated so far, once, with a score where higher is better, and its row.
 
-    Without budgets: its fitness. With budgets: its rank by (highest budget reached, score there)."""
-    from natsel._trial import FULL_BUDGET, budget_rank
-
-    best: dict[str, dict[str, Any]] = {}
+    Without budgets: its fitness, oriented (several objectives or constraints: its place in the
+    goal's order). With budgets: its rank by (highest budget reached, score there)."""
+    goal = ctx.ranking()
+    best: dict[str, TrialRow] = {}
     own = {t["key"] for t in ctx.history}
     for t in [*ctx.history, *(p for p in ctx.prior if p["key"] not in own)]:  # this run's result wins over a prior one
-        if ctx.direction.oriented(t["fitness"]) is None:
+        if goal.oriented(t) is None:
             continue
         b = best.get(t["key"])
         if b is None or budget_rank(t.get("budget", FULL_BUDGET)) > budget_rank(b.get("budget", FULL_BUDGET)):
             best[t["key"]] = t
     rows = sorted(best.values(), key=lambda t: t["id"])
     if all(t.get("budget", FULL_BUDGET) == FULL_BUDGET for t in rows):
-        return [(t["genome"], float(ctx.direction.oriented(t["fitness"]))) for t in rows]  # type: ignore[arg-type]
-    order = sorted(rows, key=lambda t: (budget_rank(t.get("budget", FULL_BUDGET)), ctx.direction.oriented(t["fitness"])))
+        scores = goal.scores(rows)
+        return [(t["genome"], float(f), t) for t, f in zip(rows, scores, strict=True)]  # type: ignore[arg-type]
+    score = by_budget(rows, goal)
+    order = sorted(rows, key=lambda t: (budget_rank(t.get("budget", FULL_BUDGET)), score[t["key"]]))
     rank = {t["key"]: float(i) for i, t in enumerate(order)}
-    return [(t["genome"], rank[t["key"]]) for t in rows]
+    return [(t["genome"], rank[t["key"]], t) for t in rows]
+
+
+def goal_targets(goal: Goal, rows: Sequence[TrialRow]) -> np.ndarray:
+    """What the model learns for a goal that is not plain: per trial its objective values turned so
+    that larger is better and scaled to [0, 1] over the trials (1: the best seen), then minus its
+    constraint violation (0 when feasible), one column each."""
+    y = np.array([goal.oriented(t) for t in rows], dtype=float)
+    low, high = y.min(axis=0), y.max(axis=0)
+    y = (y - low) / np.where(high > low, high - low, 1.0)
+    miss = np.array([[goal.violation(t)] for t in rows], dtype=float)
+    return np.hstack([y, -np.minimum(miss, 1e6)])
+
+
+def scalarise(pred: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ParEGO's augmented Tchebycheff scalarisation of predicted :func:`goal_targets` (higher is
+    better): the weighted worst shortfall from 1 (the best seen) plus a little of their sum, and a
+    predicted constraint violation on top, so a child predicted feasible ranks above one that is not."""
+    short = weights * (1.0 - pred[:, :-1])
+    return -(short.max(axis=1) + 0.05 * short.sum(axis=1)) + 10.0 * np.minimum(pred[:, -1], 0.0)
 
 
 class SurrogateStrategy(Strategy):
@@ -254,11 +282,11 @@ class SurrogateStrategy(Strategy):
                 out.append(Planned(g, origin))
         return out
 
-    def _bred(self, ctx: PlanContext, scored: list[tuple[Genome, float]], genes: list[Gene], s: dict[str, Any],
-              keys: set[str]) -> list[Planned]:
-        space, rng, population = ctx.space, ctx.rng, ctx.population
-        x = np.stack([_encode(g, genes) for g, _ in scored])
-        y = np.array([f for _, f in scored])
+    def _bred(self, ctx: PlanContext, scored: list[tuple[Genome, float, TrialRow]], genes: list[Gene],
+              s: dict[str, Any], keys: set[str]) -> list[Planned]:
+        space, rng, population, goal = ctx.space, ctx.rng, ctx.population, ctx.ranking()
+        x = np.stack([_encode(g, genes) for g, _, _ in scored])
+        y = np.array([f for _, f, _ in scored])
         order = np.argsort(-y, kind="stable")  # best first; ties: the earlier trial
         n_par = min(len(scored), max(4, int(math.ceil(s["parents"] * len(scored)))))
         parents = order[:n_par]
@@ -271,12 +299,13 @@ class SurrogateStrategy(Strategy):
         # scores beyond noise, so the model cannot tell genomes apart; half the slots then sample the
         # space afresh until something scores better (and no slot searches locally around noise)
         # (best scores that tie above the rest are a flat top, found, not a plateau)
+        # (several objectives or constraints: no plateau test and no local slots: both follow one score)
         leaders = y[order[: max(3, len(y) // 4)]]
         flat = float(np.ptp(leaders)) == 0.0 and float(leaders[0]) <= float(np.median(y))
-        plateau = len(y) >= 6 and (flat or
-                                   len(y) >= PLATEAU_MIN and explained(x, y, int(rng.integers(2**31))) < PLATEAU_R2)
-        n_local = 0 if plateau else (int(round(s["local"] * population)) if population > 1
-                                     else int(rng.random() < s["local"]))
+        plateau = goal.plain and len(y) >= 6 and (
+            flat or len(y) >= PLATEAU_MIN and explained(x, y, int(rng.integers(2**31))) < PLATEAU_R2)
+        n_local = 0 if plateau or not goal.plain else (int(round(s["local"] * population)) if population > 1
+                                                       else int(rng.random() < s["local"]))
         n_random = int(math.ceil(0.5 * population)) if plateau else 0
         special = rng.permutation(population)
         local_slots = set(special[:n_local].tolist())
@@ -310,7 +339,15 @@ class SurrogateStrategy(Strategy):
         if not cands:
             return []
         xc = np.stack([_encode(c, genes) for c in cands])
-        if s["model"] == "trees":
+        full = all(t.get("budget", FULL_BUDGET) == FULL_BUDGET for _, _, t in scored)
+        if s["model"] == "trees" and not goal.plain and full:  # a model per objective (and the violation), and
+            # each slot ranks its brood by its own random weighting of them (ParEGO), so slots spread along the front
+            targets = goal_targets(goal, [t for _, _, t in scored])
+            per_tree = _trees_predict(xc, x, targets, s["trees"], int(rng.integers(2**31)))
+            optimistic = per_tree.mean(axis=0) + s["kappa"] * per_tree.std(axis=0)
+            lam = rng.dirichlet(np.ones(len(goal.objectives)), size=population)
+            score = scalarise(optimistic, lam[np.asarray(group)])
+        elif s["model"] == "trees":
             score = _trees_score(xc, x, y, s["kappa"], s["trees"], int(rng.integers(2**31)))
         else:
             score = rng.random(len(cands))
