@@ -103,7 +103,7 @@ def evolve(
         store = folder.open(cfg, prepared)
         callbacks: list[Callbacks] = []
         if progress:
-            callbacks.append(Bars(Direction(cfg.maximize)))
+            callbacks.append(Bars(Direction(cfg.maximize), cfg.goal))
         if plots:
             callbacks.append(FitnessPlot())
         if on_generation is not None:

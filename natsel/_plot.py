@@ -31,7 +31,8 @@ METRIC_RANGE = {"accuracy": (0.0, 1.0), "f1": (0.0, 1.0), "auc": (0.0, 1.0),
 
 
 def _label(run: Run) -> str:
-    return str(run.meta.get("metric") or "fitness")
+    """What the fitness is called: the metric, or with several objectives the first one's name."""
+    return run.goal.names[0] if run.goal.multi else str(run.meta.get("metric") or "fitness")
 
 
 def _gene(space: SearchSpace | None, name: str) -> Gene | None:
@@ -363,6 +364,105 @@ def fig_importance(run: Run, info: dict[str, Any] | None = None) -> Any:
     return fig
 
 
+def front_points(run: Run) -> dict[str, Any]:
+    """What the front figure draws, per finished full-budget trial with every objective: its values
+    (``names`` order), whether it is feasible and on the front; and the constraint bounds on objectives."""
+    goal = run.goal
+    rows = [t for t in evaluations(run.trials) if goal.oriented(t) is not None]
+    on_front = {t["id"] for t in run.front()}
+    bounds = {n: b for n, b in goal.constraints if n in goal.names}
+    return {"names": goal.names, "maximize": [d.maximize for _, d in goal.objectives],
+            "values": [[float(goal.value(t, n)) for n in goal.names] for t in rows],
+            "ids": [t["id"] for t in rows], "feasible": [goal.feasible(t) for t in rows],
+            "front": [t["id"] in on_front for t in rows], "bounds": bounds}
+
+
+def _spread_log(values: np.ndarray) -> bool:
+    """Positive values over more than two decades: a log axis shows them (parameter counts)."""
+    return bool(len(values) and values.min() > 0 and values.max() / values.min() > 100)
+
+
+def _front_axes(ax: Any, d: dict[str, Any], i: int, j: int) -> None:
+    """Objective ``i`` against ``j``: feasible trials, infeasible ones, the front as a line, bounds as lines."""
+    v = np.array(d["values"], dtype=float).reshape(-1, len(d["names"]))
+    feas, front = np.array(d["feasible"], dtype=bool), np.array(d["front"], dtype=bool)
+    ax.scatter(v[feas & ~front, i], v[feas & ~front, j], s=14, color="0.6", alpha=0.7, label="feasible")
+    if (~feas).any():
+        ax.scatter(v[~feas, i], v[~feas, j], s=16, marker="x", color="tab:red", alpha=0.7, label="infeasible")
+    if front.any():
+        f = v[front][np.argsort(v[front, i])]
+        ax.plot(f[:, i], f[:, j], "-o", color="tab:blue", ms=5, lw=1.2, label="Pareto front", zorder=3)
+    for k, line in ((i, ax.axvline), (j, ax.axhline)):
+        b = d["bounds"].get(d["names"][k])
+        for edge in (b.low, b.high) if b is not None else ():
+            if edge is not None:
+                line(edge, color="tab:red", ls="--", lw=1)
+    for k, scale in ((i, ax.set_xscale), (j, ax.set_yscale)):
+        if _spread_log(v[:, k]):
+            scale("log")
+    arrow = {True: " (higher is better)", False: " (lower is better)"}
+    ax.set_xlabel(d["names"][i] + arrow[d["maximize"][i]])
+    ax.set_ylabel(d["names"][j] + arrow[d["maximize"][j]])
+    ax.grid(alpha=0.3)
+
+
+def fig_front(run: Run) -> Any:
+    """The trials in objective space with the Pareto front and the constraints on objectives (dashed):
+    one panel for two objectives; every pair, and the front in parallel coordinates, for more."""
+    plt = _plt()
+    d = front_points(run)
+    m = len(d["names"])
+    if m == 2:
+        fig, ax = plt.subplots(figsize=(6.5, 5))
+        _front_axes(ax, d, 0, 1)
+        ax.legend(fontsize=8)
+    else:
+        pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
+        fig, axes = plt.subplots(1, len(pairs) + 1, figsize=(4.2 * (len(pairs) + 1), 4))
+        for ax, (i, j) in zip(axes, pairs, strict=False):
+            _front_axes(ax, d, i, j)
+        v = np.array(d["values"], dtype=float).reshape(-1, m)
+        f = v[np.array(d["front"], dtype=bool)]
+        ax = axes[-1]
+        if len(f):
+            low, high = v.min(axis=0), v.max(axis=0)
+            z = (f - low) / np.where(high > low, high - low, 1.0)
+            for row in z:
+                ax.plot(range(m), row, color="tab:blue", alpha=0.6)
+        ax.set_xticks(range(m), d["names"], rotation=20)
+        ax.set_ylabel("scaled to the trials' range")
+        ax.set_title("the front, one line per trial", fontsize=9)
+        axes[0].legend(fontsize=8)
+    n_front, n = sum(d["front"]), len(d["ids"])
+    fig.suptitle(f"Pareto front: {n_front} of {n} trials" +
+                 (f" ({n - sum(d['feasible'])} infeasible)" if not all(d["feasible"]) else ""))
+    fig.tight_layout()
+    return fig
+
+
+def fig_hypervolume(run: Run) -> Any:
+    """Hypervolume of the feasible front after each generation (objectives scaled to [0, 1] between the
+    run's best and worst feasible values, reference point 1.1), and the front's size."""
+    plt = _plt()
+    gens = [h["generation"] for h in run.history if h.get("hypervolume") is not None]
+    hv = [h["hypervolume"] for h in run.history if h.get("hypervolume") is not None]
+    size = [h.get("front", 0) for h in run.history if h.get("hypervolume") is not None]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(gens, hv, "-o", color="tab:green", ms=3, label="hypervolume")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("hypervolume (scaled objectives, reference 1.1)")
+    ax.grid(alpha=0.3)
+    twin = ax.twinx()
+    twin.step(gens, size, where="post", color="tab:blue", alpha=0.6, label="front size")
+    twin.set_ylabel("trials on the front")
+    twin.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    lines = ax.get_legend_handles_labels(), twin.get_legend_handles_labels()
+    ax.legend(lines[0][0] + lines[1][0], lines[0][1] + lines[1][1], loc="lower right", fontsize=8)
+    ax.set_title("hypervolume per generation")
+    fig.tight_layout()
+    return fig
+
+
 FIGURES = {
     "fitness": fig_fitness,
     "best_so_far": fig_best_so_far,
@@ -383,6 +483,9 @@ def write_plots(run: Run, out: Path, fmt: str = "png") -> list[Path]:
     """Every figure plus ``report.html`` (images embedded: one file, viewable offline)."""
     images: dict[str, bytes] = {}
     extra = {}
+    if run.goal.multi:  # several objectives: the front, and how it grew, first
+        images["front"] = render(fig_front(run), fmt)
+        images["hypervolume"] = render(fig_hypervolume(run), fmt)
     for name, make in FIGURES.items():
         images[name] = render(make(run), fmt)
     from natsel._importance import MIN_TRIALS, scored_trials
@@ -484,17 +587,32 @@ def _caption(name: str, extra: dict[str, Any]) -> str:
     return name.replace("_", " ")
 
 
+def _aim(run: Run) -> str:
+    """What the run optimised, in words: its direction, or its objectives; and its constraints."""
+    goal = run.goal
+    aim = (f"direction {'maximize' if run.maximize else 'minimize'}" if not goal.multi else
+           "objectives " + ", ".join(f"{n} ({d.name})" for n, d in goal.objectives))
+    if goal.constraints:
+        aim += "; constraints " + ", ".join(f"{n} {b.text()}" for n, b in goal.constraints)
+    return aim
+
+
 def _report(run: Run, images: dict[str, bytes], fmt: str, extra: dict[str, Any]) -> str:
     mime = "image/svg+xml" if fmt == "svg" else "image/png"
     esc = html.escape
     rows = []
     space = run_space(run)
-    for r in run.leaderboard(15):
-        fit = f"{r['fitness']:.5g}" if r["fitness"] is not None else "–"
+    goal = run.goal
+    scores = goal.names if goal.multi else [_label(run)]
+    heads = "".join(f"<th>{esc(n)}</th>" for n in scores) + ("<th>feasible</th>" if goal.constraints else "")
+    for r in run.pareto(30) if goal.multi else run.leaderboard(15):
+        fit = "".join(f"<td>{v:.5g}</td>" if (v := goal.value(r, n if goal.multi else "fitness")) is not None
+                      else "<td>–</td>" for n in scores)
+        fit += f"<td>{'yes' if r.get('feasible') else 'no'}</td>" if goal.constraints else ""
         secs = f"{r['seconds']:.2f}" if r["seconds"] is not None else "–"
         on = active_genes(space, r["genome"])
         genome = ", ".join(f"{k}={v}" for k, v in r["genome"].items() if k in on)
-        rows.append(f"<tr><td>{r['rank']}</td><td>{r['id']}</td><td>{r['generation']}</td><td>{fit}</td>"
+        rows.append(f"<tr><td>{r['rank']}</td><td>{r['id']}</td><td>{r['generation']}</td>{fit}"
                     f"<td>{esc(r['status'])}</td><td>{secs}</td><td class=g>{esc(genome)}</td></tr>")
     best = run.best
     best_html = "<p>No trial succeeded yet.</p>"
@@ -502,8 +620,11 @@ def _report(run: Run, images: dict[str, bytes], fmt: str, extra: dict[str, Any])
         on = active_genes(space, best["genome"])
         items = "".join(f"<tr><td>{esc(str(k))}</td><td>{esc(str(v) if k in on else INACTIVE)}</td></tr>"
                         for k, v in best["genome"].items())
-        best_html = (f"<p>Trial {best['id']} (generation {best['generation']}): {_label(run)} "
-                     f"<b>{best['fitness']:.6g}</b></p><table>{items}</table>")
+        score = (", ".join(f"{esc(k)} <b>{v:.6g}</b>" for k, v in best["values"].items()) if goal.multi
+                 else f"{_label(run)} <b>{best['fitness']:.6g}</b>")
+        best_html = (f"<p>Trial {best['id']} (generation {best['generation']}): {score}"
+                     f"{'' if goal.plain or best.get('feasible') else ' (no trial meets the constraints: the closest)'}"
+                     f"</p><table>{items}</table>")
     figs = "".join(
         f"<figure><img alt='{esc(n)}' src='data:{mime};base64,{base64.b64encode(d).decode()}'>"
         f"<figcaption>{esc(_caption(n, extra))}</figcaption></figure>" for n, d in images.items())
@@ -532,12 +653,12 @@ td.g{{font-family:monospace;font-size:12px}}figure{{display:inline-block;margin:
 </head><body>
 <h1>natsel run {esc(run.path.name)}</h1>
 <p>status <b>{status}</b></p>
-<p>{len(run.history)} generations: {counts}; direction {'maximize' if run.maximize else 'minimize'};
+<p>{len(run.history)} generations: {counts}; {esc(_aim(run))};
 seed {esc(str(run.meta.get('seed', 'unknown')))}; wall-clock {_duration(run.wall_seconds)}.</p>
 <p>Report drawn {esc(drawn)}.</p>
-<h2>Best genome</h2>{best_html}
-<h2>Leaderboard</h2>
-<table><tr><th>rank</th><th>trial</th><th>gen</th><th>{esc(_label(run))}</th><th>status</th><th>seconds</th>
+<h2>{'Best genome on the first objective, within the constraints' if goal.multi else 'Best genome'}</h2>{best_html}
+<h2>{'Pareto front' if goal.multi else 'Leaderboard'}</h2>
+<table><tr><th>rank</th><th>trial</th><th>gen</th>{heads}<th>status</th><th>seconds</th>
 <th>genome</th></tr>{''.join(rows)}</table>
 {_failed_table(run)}
 {budgets_html}

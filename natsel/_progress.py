@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from natsel._run import Run
-from natsel._trial import Direction, Result
+from natsel._trial import Direction, Goal, Result
 
 if TYPE_CHECKING:
     from natsel._stop import Stopper
@@ -43,11 +43,14 @@ class Bars(Callbacks):
     The first bar counts trials of ``max_trials`` when that rule is set, else generations (of
     ``generations``, or open-ended); with ``timeout`` it shows the time left."""
 
-    def __init__(self, direction: Direction) -> None:
+    def __init__(self, direction: Direction, goal: Goal | None = None) -> None:
         from tqdm import tqdm
 
         self._tqdm = tqdm
         self.direction = direction
+        #: several objectives or constraints: the bar shows the front's size (or the best feasible
+        #: fitness), updated at each generation's end from the stored trials
+        self.goal = goal if goal is not None and not goal.plain else None
         self.gen: Any = None
         self.bar: Any = None
         self.best: float | None = None
@@ -80,7 +83,7 @@ class Bars(Callbacks):
         self._postfix()
 
     def result(self, res: Result) -> None:
-        if self.direction.better(res.fitness, self.best):
+        if self.goal is None and self.direction.better(res.fitness, self.best):
             self.best = res.fitness
         if self.bar is not None:
             self.bar.update(1)
@@ -97,6 +100,10 @@ class Bars(Callbacks):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        if self.goal is not None and self.gen is not None:
+            best = run.best
+            self.gen.set_postfix(front=len(run.front())) if self.goal.multi else self.gen.set_postfix(
+                best=f"{best['fitness']:.4g}" if best and best.get("feasible") else "none feasible")
         if self.gen is not None and not self.by_trials:
             self.gen.update(1)
         self._left()

@@ -301,8 +301,17 @@ class Run:
             rows.sort(key=lambda t: (*self.direction.sort_key(t["fitness"]), t["id"]))
         else:
             rows = [rows[i] for i in self.goal.order(rows)]
-        ranked = [{"rank": i + 1, **t} for i, t in enumerate(rows)]
+        ranked = [{"rank": i + 1, **self._shown(t)} for i, t in enumerate(rows)]
         return ranked[:top] if top else ranked
+
+    def pareto(self, top: int | None = None) -> list[dict[str, Any]]:
+        """The leaderboard of the front (:meth:`front`): rank 1 is the best on the first objective."""
+        ranked = [{"rank": i + 1, **self._shown(t)} for i, t in enumerate(self.front())]
+        return ranked[:top] if top else ranked
+
+    def _shown(self, t: TrialRow) -> dict[str, Any]:
+        """A row as ``leaderboard`` gives it: with its objective values and feasibility unless the goal is plain."""
+        return dict(t) if self.goal.plain else {**t, "values": self.goal.values(t), "feasible": self.goal.feasible(t)}
 
     def front(self) -> list[TrialRow]:
         """The Pareto front: finished full-budget trials that meet every constraint and that no such

@@ -235,8 +235,14 @@ def evolve(config: Path, run_dir: Path | None, seed: int | None, workers: int | 
             click.echo(f"error: no trial succeeded: {line}", err=True)
             sys.exit(3)
         click.echo(f"warning: {line}", err=True)
-    best = run.best
-    if best:
+    best, goal = run.best, run.goal
+    if goal.constraints and best and not best.get("feasible"):
+        click.echo("warning: no trial met the constraints; the closest is shown", err=True)
+    if best and goal.multi:
+        values = ", ".join(f"{k}={v:.6g}" for k, v in best["values"].items())
+        click.echo(f"Pareto front: {len(run.front())} trials (natsel show {run.path} --pareto); best {goal.names[0]}: "
+                   f"{values} (trial {best['id']}): {_short(cfg.space.project(best['genome']), 200)}")
+    elif best:
         click.echo(f"best fitness {best['fitness']:.6g} (trial {best['id']}, generation {best['generation']}): "
                    f"{_short(cfg.space.project(best['genome']), 200)}")
 
@@ -307,9 +313,13 @@ def _shown_genome(genome: dict[str, Any], space: SearchSpace | None) -> dict[str
 @click.option("--json", "as_json", is_flag=True, help="Print the trials as JSON (every trial unless --top).")
 @click.option("--csv", "as_csv", is_flag=True,
               help="Print the trials as CSV, one column per gene and metric (every trial unless --top).")
+@click.option("--pareto", is_flag=True,
+              help="The Pareto front only: trials that meet every constraint and that no such trial beats on "
+                   "every objective, best first on the first objective.")
 @_friendly
-def show(run_dir: Path, top: int | None, show_all: bool, wide: bool, as_json: bool, as_csv: bool) -> None:
-    """Leaderboard of a run: rank, fitness, status, seconds, genome."""
+def show(run_dir: Path, top: int | None, show_all: bool, wide: bool, as_json: bool, as_csv: bool,
+         pareto: bool = False) -> None:
+    """Leaderboard of a run: rank, fitness (or each objective), status, seconds, genome."""
     if as_json and as_csv:
         raise click.BadParameter("cannot be combined with --csv", param_hint="--json")
     if show_all and top is not None:
@@ -318,12 +328,14 @@ def show(run_dir: Path, top: int | None, show_all: bool, wide: bool, as_json: bo
     from natsel._plot import INACTIVE, active_genes, gene_names, run_space
 
     run = load_run(run_dir)
-    if top is None and not (show_all or as_json or as_csv):
+    if top is None and not (show_all or as_json or as_csv or pareto):
         top = 10
-    rows = run.leaderboard(top)
+    rows = run.pareto(top) if pareto else run.leaderboard(top)
     space = run_space(run)  # its conditions say which genes are inactive in a trial
+    goal = run.goal
     if as_json:
-        click.echo(json.dumps([{k: _shown_genome(r[k], space) if k == "genome" else r[k] for k in SHOW_KEYS}
+        keys = SHOW_KEYS if goal.plain else (*SHOW_KEYS, "values", "feasible")
+        click.echo(json.dumps([{k: _shown_genome(r[k], space) if k == "genome" else r[k] for k in keys}
                                for r in rows], indent=2))
         return
     genes = gene_names(run, space)  # in the config's order
@@ -337,14 +349,20 @@ def show(run_dir: Path, top: int | None, show_all: bool, wide: bool, as_json: bo
         status += f" (resume with: {run.resume_command})"
     planning = [h["plan_seconds"] for h in run.history if h.get("plan_seconds") is not None]
     plan = f"  planning={sum(planning):.2f}s (max {max(planning):.2f}s a generation)" if planning else ""
-    click.echo(f"{run.path}  status={status}  generations={n_gen}  trials={len(run.trials)}  "
-               f"direction={'maximize' if run.maximize else 'minimize'}{plan}")
-    header = ["rank", "trial", "gen", "fitness", "status", "seconds"]
+    aim = (f"direction={'maximize' if run.maximize else 'minimize'}" if not goal.multi else
+           "objectives=" + ",".join(f"{n}:{'max' if d.maximize else 'min'}" for n, d in goal.objectives))
+    if goal.constraints:
+        aim += "  constraints=" + ",".join(f"{n} {b.text()}" for n, b in goal.constraints)
+    click.echo(f"{run.path}  status={status}  generations={n_gen}  trials={len(run.trials)}  {aim}{plan}")
+    scores = goal.names if goal.multi else ["fitness"]
+    header = ["rank", "trial", "gen", *scores, *(["feasible"] if goal.constraints else []), "status", "seconds"]
     body = []
     for r in rows:
-        fit = f"{r['fitness']:.5g}" if r["fitness"] is not None else "-"
+        fit = [f"{v:.5g}" if (v := goal.value(r, n)) is not None else "-" for n in scores]
+        ok = (["yes" if r.get("feasible") else "no"] if goal.constraints else [])
         secs = f"{r['seconds']:.2f}" if r["seconds"] is not None else "-"
-        body.append([str(r["rank"]), str(r["id"]), str(r["generation"]), fit, r["status"], secs])
+        body.append([str(r["rank"]), str(r["id"]), str(r["generation"]), *fit, *ok, r["status"], secs])
+    fixed = len(header)  # right-aligned; the genes after them are not
     cut = False
     if wide:
         errors = any(r["error"] for r in rows)
@@ -360,10 +378,12 @@ def show(run_dir: Path, top: int | None, show_all: bool, wide: bool, as_json: bo
             text = _short({g: r["genome"][g] for g in genes if g in r["genome"] and g in on})
             cut = cut or text.endswith("…")
             line.append(text + (f"  [{r['error']}]" if r["error"] else ""))
-    for line in _table(header, body, right=6):
+    for line in _table(header, body, right=fixed):
         click.echo(line)
     notes = []
-    if len(rows) < n_eval:
+    if pareto:
+        notes.append(f"the Pareto front: {len(rows)} of {n_eval} evaluated trials")
+    elif len(rows) < n_eval:
         notes.append(f"{len(rows)} of {n_eval} evaluated trials (--all: every one)")
     if cut:
         notes.append("genomes cut at 90 characters (--wide: one column per gene)")

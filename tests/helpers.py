@@ -207,3 +207,14 @@ def tracked(genome: dict) -> float:
     score = {"relu": 0.0, "elu": 0.3, "tanh": -0.5}[genome["act"]] - (math.log10(genome["lr"]) + 2.5) ** 2
     score -= 0.1 * sum(abs(genome.get(f"n{i}", 0) - 32) / 32 for i in range(genome["layers"]))
     return score - 0.05 * genome.get("drop", 0.0)
+
+
+def budgeted_pair(genome: dict, budget: float = 9.0) -> dict:
+    """Two objectives from ``budgeted_mixed``'s landscape: ``score`` (maximise) and ``size`` (minimise,
+    grows with the layers and the batch), plus ``memory`` for a constraint; logs and kills as
+    ``_budgeted_call`` says. ``NATSEL_TEST_DROP`` names a value it leaves out."""
+    _budgeted_call(genome, budget)
+    out = {"score": mixed(genome) - 1.0 / budget, "size": float(genome["layers"]) * 10 + genome["batch_size"] / 16,
+           "memory": float(genome["layers"] * genome["batch_size"])}
+    out.pop(os.environ.get("NATSEL_TEST_DROP", ""), None)
+    return out
