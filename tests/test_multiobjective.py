@@ -244,3 +244,19 @@ def test_a_single_objective_run_keeps_its_keys(write_config, tmp_path):
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert not {"hypervolume", "front", "feasible"} & set(history[0])
     assert "goal" not in json.loads((tmp_path / "run" / "run.json").read_text())
+
+
+def test_the_optuna_tracker_mirrors_a_multi_objective_run_as_a_multi_objective_study(write_config, tmp_path):
+    optuna = pytest.importorskip("optuna")
+    extra = "constraints: {memory: {max: 256}}\nstop: {max_trials: 30}\ntracking: {optuna: sqlite:///study.db, study: mo}"
+    run = natsel.evolve(mo_config(write_config, extra=extra), tmp_path / "run", progress=False)
+    study = optuna.load_study(study_name="mo", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"] and study.metric_names == ["score", "size"]
+    assert len(study.trials) == len(run.trials)
+    # Optuna's own front (it reads the constraints attribute) is natsel's
+    assert {t.user_attrs["natsel_trial"] for t in study.best_trials} == {t["id"] for t in run.front()}
+    by_id = {t["id"]: t for t in run.trials}
+    for t in study.trials:
+        row = by_id[t.user_attrs["natsel_trial"]]
+        assert t.values == [row["metrics"]["score"], row["metrics"]["size"]]
+        assert (t.system_attrs["constraints"][0] <= 0) == (row["metrics"]["memory"] <= 256)

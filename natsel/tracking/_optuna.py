@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from natsel._errors import NatselError
 from natsel._space import Choice, FloatRange, IntRange, SearchSpace
-from natsel._trial import FULL_BUDGET, Status, TrialRow, is_number
+from natsel._trial import FULL_BUDGET, Bound, Goal, Status, TrialRow, is_number
 from natsel.tracking._base import Target
 
 if TYPE_CHECKING:
@@ -56,8 +56,11 @@ def _steps(budget: str) -> int:
     return int(round(float(amount) * (100 if resource == "rows" else 1)))
 
 
-def frozen_trial(row: TrialRow, space: SearchSpace, maximize: bool) -> Any:
-    """A finished natsel trial as an Optuna ``FrozenTrial`` (``optuna.trial.create_trial``)."""
+def frozen_trial(row: TrialRow, space: SearchSpace, maximize: bool, goal: Goal | None = None) -> Any:
+    """A finished natsel trial as an Optuna ``FrozenTrial`` (``optuna.trial.create_trial``). With a goal
+    of several objectives, a trial of a multi-objective study (its ``values``, no intermediate values,
+    which Optuna keeps to one objective); with constraints, Optuna's ``constraints`` system attribute
+    (one number per constraint, feasible at 0 or below, as Optuna's samplers and dashboard read it)."""
     import optuna
     from optuna.trial import TrialState
 
@@ -92,6 +95,17 @@ def frozen_trial(row: TrialRow, space: SearchSpace, maximize: bool) -> Any:
         intermediate.setdefault(_steps(budget), float(fitness))  # type: ignore[arg-type]
     else:
         state, value = TrialState.COMPLETE, float(fitness)  # type: ignore[arg-type]
+    values = None
+    if goal is not None and goal.multi:
+        intermediate = {}
+        named = [goal.value(row, n) for n in goal.names]
+        if value is not None and all(is_number(v) for v in named):
+            values, value = [float(v) for v in named], None
+        elif value is not None:
+            state, value = TrialState.FAIL, None
+    system: dict[str, Any] = {}
+    if goal is not None and goal.constraints and state is TrialState.COMPLETE:
+        system["constraints"] = [constraint_value(goal.value(row, n), b) for n, b in goal.constraints]
     attrs: dict[str, Any] = {"natsel_trial": row["id"], "generation": row["generation"], "slot": row["slot"],
                              "origin": row["origin"], "budget": budget, "status": row["status"],
                              "seconds": row["seconds"]}
@@ -106,8 +120,8 @@ def frozen_trial(row: TrialRow, space: SearchSpace, maximize: bool) -> Any:
     for k, v in (row.get("metrics") or {}).items():
         if isinstance(v, (str, bool)) or is_number(v):
             attrs[f"metric.{k}"] = v
-    trial = optuna.trial.create_trial(state=state, value=value, params=params, distributions=dists,
-                                      user_attrs=attrs, intermediate_values=intermediate)
+    trial = optuna.trial.create_trial(state=state, value=value, values=values, params=params, distributions=dists,
+                                      user_attrs=attrs, system_attrs=system or None, intermediate_values=intermediate)
     start, end = row.get("started"), row.get("finished")
     if end:
         trial.datetime_complete = datetime.datetime.fromtimestamp(float(end))
@@ -118,6 +132,15 @@ def frozen_trial(row: TrialRow, space: SearchSpace, maximize: bool) -> Any:
         else:
             trial.datetime_start = trial.datetime_complete
     return trial
+
+
+def constraint_value(value: Any, bound: Bound) -> float:
+    """A constraint as Optuna reads one: at most 0 when ``value`` is within ``bound`` (how far past it otherwise)."""
+    if not is_number(value):
+        return math.inf
+    over = [float(value) - bound.high] if bound.high is not None else []
+    under = [bound.low - float(value)] if bound.low is not None else []
+    return max(over + under)
 
 
 def quiet_optuna() -> Any:
@@ -157,19 +180,21 @@ class OptunaTarget(Target):
         if self.space is None:
             raise NatselError("its config's space cannot be read, so its genes have no distributions", str(run.path))
         name = self.study_name or run.path.resolve().name
-        direction = "maximize" if run.maximize else "minimize"
-        study = optuna.create_study(storage=self.url, study_name=name, direction=direction, load_if_exists=True)
+        goal = run.goal
+        directions = [d.name for _, d in goal.objectives] if goal.multi else ["maximize" if run.maximize else "minimize"]
+        direction = ", ".join(directions)
+        study = optuna.create_study(storage=self.url, study_name=name, directions=directions, load_if_exists=True)
         me = run_identity(run)
         owner = study.user_attrs.get("natsel_run")
         if owner is not None and owner != me:
             raise NatselError(f"study '{name}' holds another natsel run ({owner.get('name')}); name another "
                               "study (--study, tracking.study)", self.url)
-        if study.direction.name.lower() != direction:
-            raise NatselError(f"study '{name}' is to {study.direction.name.lower()}, this run is to {direction}",
-                              self.url)
+        theirs = ", ".join(d.name.lower() for d in study.directions)
+        if theirs != direction:
+            raise NatselError(f"study '{name}' is to {theirs}, this run is to {direction}", self.url)
         if owner is None:
             study.set_user_attr("natsel_run", me)
-            study.set_metric_names([str(run.meta.get("metric") or "fitness")])
+            study.set_metric_names(goal.names if goal.multi else [str(run.meta.get("metric") or "fitness")])
             fixed = {g.name: g.value for g in self.space.genes if distribution(g) is None}  # type: ignore[attr-defined]
             if fixed:
                 study.set_user_attr("fixed", fixed)
@@ -179,7 +204,7 @@ class OptunaTarget(Target):
 
     def send(self, run: Run, row: TrialRow) -> None:
         assert self.space is not None
-        self.study.add_trial(frozen_trial(row, self.space, run.maximize))
+        self.study.add_trial(frozen_trial(row, self.space, run.maximize, run.goal))
 
 
 def in_memory_study(run: Run, rows: list[TrialRow], space: SearchSpace) -> Any:
