@@ -67,27 +67,24 @@ def hypervolume(points: np.ndarray, reference: Sequence[float]) -> float:
     p = p[np.all(p < ref, axis=1)]
     if len(p) == 0:
         return 0.0
-    return float(_hv(p, ref))
+    return float(_hv(_nondominated_min(np.unique(p, axis=0)), ref))  # dominated points add nothing
 
 
 def _hv(p: np.ndarray, ref: np.ndarray) -> float:
     m = p.shape[1]
     if m == 1:
         return float(ref[0] - p[:, 0].min())
-    if m == 2:
+    if m == 2:  # sweep by the first objective: each point adds the strip below the lowest second value so far
         p = p[np.lexsort((p[:, 1], p[:, 0]))]
-        volume, best_y = 0.0, ref[1]
-        for x, y in p:
-            if y < best_y:
-                volume += (ref[0] - x) * (best_y - y)
-                best_y = y
-        return volume
+        lowest = np.minimum.accumulate(np.concatenate([[ref[1]], p[:, 1]]))[:-1]
+        return float(np.sum((ref[0] - p[:, 0]) * np.maximum(lowest - p[:, 1], 0.0)))
     p = p[np.argsort(p[:, -1], kind="stable")]
     volume = 0.0
     for i in range(len(p)):  # the slab between this point's last objective and the next one's
         top = p[i + 1, -1] if i + 1 < len(p) else ref[-1]
         if top > p[i, -1]:
-            volume += _hv(_nondominated_min(p[: i + 1, :-1]), ref[:-1]) * (top - p[i, -1])
+            below = p[: i + 1, :-1]
+            volume += _hv(below if m == 3 else _nondominated_min(below), ref[:-1]) * (top - p[i, -1])
     return volume
 
 

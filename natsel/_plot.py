@@ -485,7 +485,8 @@ def write_plots(run: Run, out: Path, fmt: str = "png") -> list[Path]:
     extra = {}
     if run.goal.multi:  # several objectives: the front, and how it grew, first
         images["front"] = render(fig_front(run), fmt)
-        images["hypervolume"] = render(fig_hypervolume(run), fmt)
+        if any(h.get("hypervolume") is not None for h in run.history):
+            images["hypervolume"] = render(fig_hypervolume(run), fmt)
     for name, make in FIGURES.items():
         images[name] = render(make(run), fmt)
     from natsel._importance import MIN_TRIALS, scored_trials

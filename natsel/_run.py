@@ -89,11 +89,16 @@ def pareto_front(trials: Sequence[TrialRow], goal: Goal) -> list[TrialRow]:
     return sorted(front, key=lambda t: (-goal.oriented(t)[0], t["id"]))  # type: ignore[index]
 
 
+#: the hypervolume per generation is computed for up to this many objectives (exact hypervolume in more
+#: costs too much to recompute after every generation)
+HV_OBJECTIVES = 3
+
+
 def hypervolumes(goal: Goal, groups: Sequence[Sequence[TrialRow]]) -> list[float]:
     """The hypervolume of the feasible front after each group of trials (cumulative), with every
     objective scaled to [0, 1] between the best and worst feasible values of all the groups and a
     reference point at 1.1 (just past the worst): one scale for the whole curve."""
-    from natsel._pareto import hypervolume, normalise
+    from natsel._pareto import fronts, hypervolume, normalise
 
     points = [[goal.oriented(t) for t in g if goal.feasible(t)] for g in groups]
     every = [p for g in points for p in g]
@@ -104,8 +109,9 @@ def hypervolumes(goal: Goal, groups: Sequence[Sequence[TrialRow]]) -> list[float
     ref = [1.1] * arr.shape[1]
     out, so_far = [], np.empty((0, arr.shape[1]))
     for g in points:
-        if g:
+        if g:  # the non-dominated points so far: a dominated one adds no volume
             so_far = np.vstack([so_far, normalise(np.array(g, dtype=float), ideal, nadir)])
+            so_far = so_far[fronts(-so_far)[0]]
         out.append(hypervolume(so_far, ref) if len(so_far) else 0.0)
     return out
 
@@ -151,6 +157,8 @@ def compute_history(trials: Sequence[TrialRow], goal: Goal | bool) -> list[dict[
     history = []
     best_so_far: TrialRow | None = None
     trained = 0
+    leaders: list[TrialRow] = []  # not plain: the rows so far that the front and the best can come from
+    seen: set[str] = set()
     for g in sorted(gens):
         rows = gens[g]
         done = [t for t in rows if t["status"] != Status.PENDING]
@@ -162,7 +170,10 @@ def compute_history(trials: Sequence[TrialRow], goal: Goal | bool) -> list[dict[
                 if direction.better(t["fitness"], best_so_far["fitness"] if best_so_far else None):
                     best_so_far = t
         else:
-            best_so_far = _best_row(evaluations([t for t in trials if t["generation"] <= g]), goal)
+            new = [t for t in evaluations(done) if t["key"] not in seen]
+            seen.update(t["key"] for t in new)
+            leaders = _leaders(leaders + new, goal)
+            best_so_far = _best_row(leaders, goal)
         counts = outcome(rows)
         trained += counts["trained"]
         finished = max((t["finished"] for t in done if t["finished"]), default=None)
@@ -193,12 +204,23 @@ def compute_history(trials: Sequence[TrialRow], goal: Goal | bool) -> list[dict[
         if not goal.plain:
             history[-1]["best"] = (b := _best_row(evaluations(full), goal)) and b["fitness"]
             history[-1]["feasible"] = sum(goal.feasible(t) for t in full)
+            if goal.multi:
+                history[-1]["front"] = len(goal.front(leaders))
     if goal.multi:
         groups = [evaluations([t for t in trials if t["generation"] == g]) for g in sorted(gens)]
-        for h, hv, g in zip(history, hypervolumes(goal, groups), sorted(gens), strict=True):
+        hvs = hypervolumes(goal, groups) if len(goal.names) <= HV_OBJECTIVES else [None] * len(groups)
+        for h, hv in zip(history, hvs, strict=True):
             h["hypervolume"] = hv
-            h["front"] = len(goal.front(evaluations([t for t in trials if t["generation"] <= g])))
     return history
+
+
+def _leaders(rows: list[TrialRow], goal: Goal) -> list[TrialRow]:
+    """The rows of ``rows`` (full-budget evaluations) that its front and its best come from, in id
+    order: the front of ``rows`` plus new rows is the front of all of them, so history is built
+    generation by generation without ranking every trial again."""
+    order = goal.order(rows)
+    keep = set(goal.front(rows)) | set(order[:1])
+    return sorted((rows[i] for i in keep), key=lambda t: t["id"])
 
 
 def run_space(run: Run) -> SearchSpace | None:
