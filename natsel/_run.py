@@ -342,6 +342,40 @@ class Run:
             return [t for t in evaluations(self.trials) if self.best and t["id"] == self.best["id"]]
         return pareto_front(self.trials, self.goal)
 
+    def pick(self, how: str | None = None) -> dict[str, Any]:
+        """The trial to train fully: with ``objectives:``, a member of the feasible front, ``how``:
+        ``knee`` (:func:`natsel._pareto.knee` on the front's oriented values), an objective's name (the
+        front's best on it; ties: the earliest), or None (:attr:`best`: the front's best on the first
+        objective). A run with one objective takes None only (its best; with constraints the best
+        feasible one). :class:`RunDirError` (one line) when no trial qualifies or ``how`` is unknown."""
+        from natsel._errors import RunDirError
+        from natsel._pareto import knee
+
+        goal = self.goal
+        if how is not None and not goal.multi:
+            raise RunDirError(f"--pick chooses among several objectives; {self.path} optimises one "
+                              f"({goal.names[0] if goal.names[0] != 'fitness' else self.meta.get('metric', 'fitness')})")
+        if how is not None and how != "knee" and how not in goal.names:
+            raise RunDirError(f"--pick {how}: not an objective of {self.path} (pick knee or one of "
+                              f"{', '.join(goal.names)})")
+        if self.best is None:
+            raise RunDirError(f"{self.path} has no finished trial yet")
+        front = self.front() if goal.multi else [self.best] if goal.plain or self.best.get("feasible") else []
+        if not front:  # the best is the least infeasible trial: none is feasible
+            cons = "; ".join(f"{n} {b.text()}" for n, b in goal.constraints)
+            raise RunDirError(f"{self.path} has no feasible trial (none has {cons}); --trial ID trains one anyway")
+        if goal.plain:
+            return self.best
+        if how is None:  # the front's best on the first objective: run.best
+            row = next((t for t in front if t["id"] == self.best["id"]), front[0])
+        elif how == "knee":
+            row = front[knee(np.array([goal.oriented(t) for t in front], dtype=float))]
+        else:
+            d = dict(goal.objectives)[how]
+            row = min(front, key=lambda t: (*d.sort_key(goal.value(t, how)), t["id"]))
+        keep = ("id", "generation", "slot", "key", "genome", "fitness", "metrics", "status", "seconds")
+        return {**{k: row[k] for k in keep}, "values": goal.values(row), "feasible": True, "pick": how or "best"}
+
     def __repr__(self) -> str:
         best = self.best["fitness"] if self.best else None
         return f"Run({str(self.path)!r}, status={self.status!r}, trials={len(self.trials)}, best={best})"

@@ -15,7 +15,7 @@ from natsel._config import apply_run_settings, load_config
 from natsel._errors import EXIT_UNGUARDED, UNGUARDED_MESSAGE, NatselError, RunDirError, refuse_in_bootstrapping_child
 from natsel._run import Run, _ok
 from natsel._store import atomic_write_bytes
-from natsel._trial import Status
+from natsel._trial import Goal, Status
 
 
 class TrainingError(RuntimeError):
@@ -26,6 +26,7 @@ def train_best(
     run_dir: str | Path,
     *,
     trial: int | None = None,
+    pick: str | None = None,
     epochs: int = 100,
     patience: int = 10,
     max_time: float = 600.0,
@@ -36,6 +37,12 @@ def train_best(
     force: bool = False,
 ) -> dict[str, Any]:
     """Train the fittest genome of ``run_dir`` (or trial ``trial``) and save it.
+
+    With several objectives, the fittest is the feasible front's best on the first objective;
+    ``pick`` chooses another front member (``"knee"``, or an objective's name: :meth:`Run.pick`).
+    A run with objectives or constraints also reports each of them (``objectives`` and
+    ``constraints`` in the result): validation scores on validation and test, and ``params`` and
+    ``latency_ms`` measured on the trained network the way its trials measured them.
 
     Writes ``best_model.keras``, ``train_best.json`` and ``plots/learning_curve.png`` under
     ``out`` (default: the run folder) and returns what ``train_best.json`` holds. ``all_rows``:
@@ -50,7 +57,7 @@ def train_best(
     """
     refuse_in_bootstrapping_child("natsel.train_best()")
     run = Run(run_dir)
-    chosen = _choose(run, trial)
+    chosen = _choose(run, trial, pick)
     base = run.meta.get("base_dir")
     cfg = apply_run_settings(load_config(run.config_path, base_dir=base if base and Path(base).is_dir() else run.path),
                              run.meta, run.path)
@@ -77,6 +84,8 @@ def train_best(
     tmp_model = out_dir / f".best_model.{os.getpid()}.keras"
     init = {"genome": cfg.space.trial_genome(chosen["genome"]), "training": training, "seed": seed,
             "model_path": str(tmp_model), "threads": cfg.threads or None, "swarm": cfg.swarm}
+    if not run.goal.plain:  # params and latency_ms, measured as the search's trials measured them
+        init["report"] = run.goal.reported
     try:
         info = _run_worker(init, payload, epochs, progress)
     except BaseException:  # Ctrl-C or a failure: nothing half-written, no empty folder of ours left
@@ -94,6 +103,8 @@ def train_best(
               "timed_out": info["timed_out"], "validation": info["validation"], "test": info["test"],
               "seconds": info["seconds"], "model": str(model_path), "history": info["history"],
               "history_axis": info.get("history_axis", "epoch"), "swarm_iterations": info.get("swarm_iterations")}
+    if not run.goal.plain:
+        result.update(goal_report(run.goal, cfg.metric, chosen, info))
     atomic_write_bytes(out_dir / "train_best.json", json.dumps(result, indent=2).encode())
     from natsel._mpl import render
     from natsel._plot import fig_learning_curve
@@ -147,17 +158,47 @@ def model_labels(preprocess: dict[str, Any], metric: str, data: dict[str, Any]) 
     return out
 
 
-def _choose(run: Run, trial: int | None) -> dict[str, Any]:
+def _choose(run: Run, trial: int | None, pick: str | None = None) -> dict[str, Any]:
+    if trial is not None and pick is not None:
+        raise NatselError("--trial and --pick both choose the trial to train: give one")
     if trial is None:
-        if run.best is None:
-            raise RunDirError(f"{run.path} has no finished trial yet")
-        return run.best
+        return run.pick(pick)
     for t in run.trials:
         if t["id"] == trial:
             if not Status(t["status"]).finished or not _ok(t["fitness"]):
                 raise RunDirError(f"trial {trial} of {run.path} has no fitness (status {t['status']})")
-            return t
+            if run.goal.plain:
+                return t
+            return {**t, "values": run.goal.values(t), "feasible": run.goal.feasible(t), "pick": f"trial {trial}"}
     raise RunDirError(f"{run.path} has no trial {trial}")
+
+
+def goal_report(goal: Goal, metric: str, chosen: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    """Each objective and constraint of a run, for the trained model: a validation score (``val_<score>``,
+    or ``fitness``: the run's metric) on the validation and test rows, a measure (``params``,
+    ``latency_ms``, ``train_seconds``) as its ``value``; each with the search's value of the trial."""
+    measured = info.get("measured") or {}
+
+    def entry(name: str) -> dict[str, Any]:
+        search = goal.value(chosen, name)
+        score = metric if name == "fitness" else name[4:] if name.startswith("val_") else None
+        if score is not None:
+            out = {"validation": info["validation"].get(score), "test": info["test"].get(score)}
+        else:
+            out = {"value": measured.get(name)}
+            if name == "latency_ms":
+                out["rows"] = measured.get("latency_rows")
+        return {**out, "search": search if _ok(search) else None}
+
+    objectives = {n: {"direction": d.name, **entry(n)} for n, d in goal.objectives}
+    constraints = {}
+    for n, b in goal.constraints:
+        e = entry(n)
+        now = e.get("test", e.get("value"))  # a score is held to its bound on the test rows
+        constraints[n] = {**{k: v for k, v in (("min", b.low), ("max", b.high)) if v is not None}, **e,
+                          "met": b.miss(now) == 0.0}
+    return {"pick": chosen.get("pick", "best"), "feasible_in_search": bool(chosen.get("feasible", True)),
+            "objectives": objectives, "constraints": constraints}
 
 
 def _run_worker(init: dict[str, Any], payload: Any, epochs: int, progress: bool) -> dict[str, Any]:

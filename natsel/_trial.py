@@ -277,7 +277,8 @@ class Goal:
         return [ok[j] for j in fronts(np.array([self.oriented(rows[i]) for i in ok], dtype=float))[0]]
 
     def to_json(self) -> dict[str, Any]:
-        return {"objectives": {n: d.name for n, d in self.objectives},
+        # "order": run.json is written with sorted keys, and the first objective is the stored fitness
+        return {"objectives": {n: d.name for n, d in self.objectives}, "order": self.names,
                 "constraints": {n: {k: v for k, v in (("min", b.low), ("max", b.high)) if v is not None}
                                 for n, b in self.constraints}}
 
@@ -286,7 +287,9 @@ class Goal:
         """A goal from :meth:`to_json` (a run folder's ``run.json``); a single objective when absent."""
         if not data:
             return cls.single(maximize)
-        objectives = tuple((n, Direction(d == "maximize")) for n, d in (data.get("objectives") or {}).items())
+        named = dict(data.get("objectives") or {})
+        order = [n for n in data.get("order") or () if n in named] + [n for n in named if n not in (data.get("order") or ())]
+        objectives = tuple((n, Direction(named[n] == "maximize")) for n in order)
         constraints = tuple((n, Bound(b.get("min"), b.get("max"))) for n, b in (data.get("constraints") or {}).items())
         return cls(objectives or (("fitness", Direction(maximize)),), constraints)
 

@@ -490,6 +490,9 @@ def importance(run_dir: Path, resamples: int, as_json: bool) -> None:
 @main.command("train-best")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--trial", type=int, help="Train this trial's genome instead of the fittest.")
+@click.option("--pick", metavar="WHAT",
+              help="With several objectives, which member of the feasible front to train: 'knee' (the best "
+                   "trade-off), or an objective's name (the front's best on it). Default: the best on the first.")
 @click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--patience", type=click.IntRange(min=0), default=10, show_default=True,
               help="Epochs without improvement on validation before stopping (0: never).")
@@ -503,14 +506,14 @@ def importance(run_dir: Path, resamples: int, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Replace a model an earlier train-best saved in the output folder.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @_friendly
-def train_best(run_dir: Path, trial: int | None, epochs: int, patience: int, max_time: float, seed: int | None,
-               out: Path | None, all_rows: bool, force: bool, quiet: bool) -> None:
+def train_best(run_dir: Path, trial: int | None, pick: str | None, epochs: int, patience: int, max_time: float,
+               seed: int | None, out: Path | None, all_rows: bool, force: bool, quiet: bool) -> None:
     """Train the fittest genome of RUN_DIR fully; save the model and report validation and test scores."""
     from natsel._train_best import TrainingError
     from natsel._train_best import train_best as run_train_best
 
     try:
-        info = run_train_best(run_dir, trial=trial, epochs=epochs, patience=patience, max_time=max_time, seed=seed,
+        info = run_train_best(run_dir, trial=trial, pick=pick, epochs=epochs, patience=patience, max_time=max_time, seed=seed,
                               out=out, progress=not quiet, all_rows=all_rows, force=force)
     except TrainingError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -525,8 +528,32 @@ def train_best(run_dir: Path, trial: int | None, epochs: int, patience: int, max
     shown = [metric] + [m for m in ("mae", "r2") if m in info["test"] and m != metric]
     for split in ("validation", "test"):
         click.echo(f"{split:<10} " + "   ".join(f"{m} {info[split][m]:.4g}" for m in shown))
+    for line in goal_lines(info):
+        click.echo(line)
     click.echo(f"model: {info['model']} (takes raw data; classes and columns in labels.json; "
                f"natsel predict {run_dir} DATA)")
+
+
+def goal_lines(info: dict[str, Any]) -> list[str]:
+    """train-best's objectives and constraints, a line each (none for a run with one objective)."""
+    def value(name: str, e: dict[str, Any]) -> str:
+        def num(x: Any) -> str:
+            return "-" if x is None else f"{x:,}" if name == "params" else f"{x:.4g}"
+
+        if "test" in e:
+            return f"validation {num(e['validation'])}  test {num(e['test'])}  (search {num(e['search'])})"
+        rows = f" on {e['rows']} rows" if e.get("rows") else ""
+        return f"{num(e['value'])}{rows}  (search {num(e['search'])})"
+
+    if "objectives" not in info:
+        return []
+    width = max(map(len, [*info["objectives"], *info["constraints"]]))
+    out = [f"picked: {info['pick']}" + ("" if info["feasible_in_search"] else " (infeasible in the search)")]
+    out += [f"objective  {n:<{width}} {e['direction']:<8}  {value(n, e)}" for n, e in info["objectives"].items()]
+    for n, e in info["constraints"].items():
+        bound = " and ".join(f"{'>=' if k == 'min' else '<='} {e[k]:g}" for k in ("min", "max") if k in e)
+        out.append(f"constraint {n:<{width}} {bound}  {value(n, e)}  {'met' if e['met'] else 'NOT met'}")
+    return out
 
 
 @main.command()

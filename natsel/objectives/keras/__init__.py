@@ -47,12 +47,13 @@ class KerasFamily(ObjectiveFamily):
     @classmethod
     def prepare(cls, cfg: Config) -> Prepared:
         from natsel.objectives.keras.data import load_dataset
-        from natsel.objectives.keras.spec import check_data_shape
+        from natsel.objectives.keras.spec import check_data_shape, check_goal_names
 
         assert cfg.data is not None
         dataset = load_dataset(cfg.data, cfg.base_dir, cfg.seed, cfg.training.task)
         check_data_shape(cfg, dataset.input_shape, dataset.name)  # before anything is written
         cfg.resolve_task(dataset.task)
+        check_goal_names(cfg)  # a score that fits the data's task (``auto`` accepted any)
         builder = _builder(cfg)
         spec = {
             "kind": cls.name,
@@ -66,6 +67,8 @@ class KerasFamily(ObjectiveFamily):
             "maximize": cfg.maximize,
             "curve": cfg.pruning is not None,  # score validation after every epoch (pruning needs the curve)
         }
+        if not cfg.goal.plain:  # only then: a plain run's spec (and so its shared-cache scope) stays as it was
+            spec["report"] = cfg.goal.reported  # val_<score>, params, latency_ms the worker adds to its metrics
         meta = {"metric": cfg.metric, "task": cfg.task, "data_fingerprint": dataset.fingerprint}
         identity: dict[str, Any] = {}
         if builder is not None:  # the builder's module file and source hash scope the shared cache

@@ -152,6 +152,57 @@ def validate_keras_config(cfg: Config, v: _V) -> None:
     if data.get("validation", 0.2) + data.get("test", 0.2) >= 0.9:
         raise v.err(("data",), "validation + test fractions leave too little to train on (keep them below 0.9)")
     _validate_swarm(cfg, v)
+    check_goal_names(cfg, v)
+
+
+#: validation scores a Keras trial computes, by task, and whether larger is better (``r2`` beside
+#: the metrics ``training.metric`` accepts); a goal names them ``val_<score>``
+SCORES = {"multiclass": ("accuracy", "f1", "auc", "loss"), "binary": ("accuracy", "f1", "auc", "loss"),
+          "regression": ("loss", "mse", "mae", "r2")}
+SCORE_LARGER = {"accuracy": True, "f1": True, "auc": True, "loss": False, "mse": False, "mae": False, "r2": True}
+#: what else a Keras trial reports for ``objectives:`` and ``constraints:`` (the worker measures
+#: ``params`` and ``latency_ms`` only when the goal names a value: ``spec["report"]``)
+MEASURES = ("params", "latency_ms", "train_seconds")
+
+
+def goal_names(task: str) -> list[str]:
+    """The names a goal may use on a Keras search of ``task`` (``auto``: any score some task has)."""
+    scores = sorted({s for t in SCORES.values() for s in t}) if task == "auto" else list(SCORES[task])
+    return [f"val_{s}" for s in scores] + list(MEASURES)
+
+
+def goal_problem(name: str, direction: str | None, task: str) -> str | None:
+    """Why ``name`` (an objective with ``direction``, or a constraint when None) cannot be used on a
+    Keras search of ``task``, or None."""
+    allowed = goal_names(task)
+    what = "objective" if direction is not None else "constraint"
+    if name == "fitness" and direction is None:  # a single objective's own value (the metric)
+        return None
+    if name not in allowed:
+        kind = "" if task == "auto" else f" for {'regression' if task == 'regression' else task + ' classification'}"
+        hint = ""
+        if name in SCORE_LARGER:
+            hint = f" (validation scores are named val_<score>: val_{name})"
+        return f"{what} '{name}' is not a value the keras objective reports{kind}{hint}; use one of {', '.join(allowed)}"
+    score = name[4:] if name.startswith("val_") else None
+    if score is not None and direction is not None and (direction == "maximize") != SCORE_LARGER[score]:
+        better = "larger" if SCORE_LARGER[score] else "smaller"
+        right = "maximize" if SCORE_LARGER[score] else "minimize"
+        return f"objective '{name}': {direction} contradicts the score ({better} is better); use {right}"
+    return None
+
+
+def check_goal_names(cfg: Config, v: _V | None = None) -> None:
+    """Every objective and constraint must name a value the Keras objective reports, each score in
+    its own direction. Checked with the config's ``training.task`` at validation (``auto``: any
+    score) and again with the data's task once it is loaded (``v`` None: located by ``cfg``)."""
+    task = cfg.task
+    places = [(("objectives", n), n, d) for n, d in cfg.objectives.items()]
+    places += [(("constraints", n), n, None) for n in cfg.constraints]
+    for path, name, direction in places:
+        why = goal_problem(name, direction, task)
+        if why is not None:
+            raise v.err(path, why) if v is not None else ConfigError(why, cfg._where(path))
 
 
 def _validate_genes(cfg: Config) -> None:

@@ -421,6 +421,44 @@ def score(model: Any, x: np.ndarray, y: np.ndarray, task: str, n_classes: int,
     return classification_scores(y, pred, n_classes)
 
 
+#: ``latency_ms`` times the network on this many validation rows (all of them when there are fewer) ...
+LATENCY_ROWS = 32
+#: ... over this many calls after one warm-up call, and reports the median
+LATENCY_CALLS = 10
+
+
+def trainable_params(model: Any) -> int:
+    """The number of trainable parameters of ``model`` (a batch norm's moving statistics are not)."""
+    return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+
+
+def latency_ms(model: Any, x: np.ndarray, rows: int = LATENCY_ROWS, calls: int = LATENCY_CALLS) -> tuple[float, int]:
+    """The median wall-clock milliseconds of ``model(batch, training=False)`` on the first ``rows`` rows
+    of ``x`` (fewer if ``x`` has fewer), after one warm-up call, over ``calls`` calls; the outputs are
+    fetched inside the timing (a GPU's call returns before it finishes). Returns (ms, rows timed)."""
+    import tensorflow as tf
+
+    batch = tf.convert_to_tensor(x[:rows])
+    np.asarray(model(batch, training=False))  # warm-up: the first call builds what later calls reuse
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        np.asarray(model(batch, training=False))
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1000.0), int(batch.shape[0])
+
+
+def goal_metrics(model: Any, scores: dict[str, float], x_val: np.ndarray, report: list[str]) -> dict[str, Any]:
+    """What a run with ``objectives:`` or ``constraints:`` needs besides the scores (``report``: the names
+    its goal uses): ``val_<score>`` for each validation score, ``params``, and, only when named (it
+    takes time), ``latency_ms`` (:func:`latency_ms`; ``latency_rows``: the rows it timed)."""
+    out: dict[str, Any] = {f"val_{k}": v for k, v in scores.items()}
+    out["params"] = trainable_params(model)
+    if "latency_ms" in report:
+        out["latency_ms"], out["latency_rows"] = latency_ms(model, x_val)
+    return out
+
+
 def train(genome: dict[str, Any], data: dict[str, Any], training: dict[str, Any], seed: int,
           max_epochs: int | None = None, on_epoch: Any = None, swarm: dict[str, Any] | None = None,
           builder: Any = None, resume: dict[str, Any] | None = None,
@@ -568,6 +606,8 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
 
     maximize = bool(spec.get("maximize", True))
     record_curve = bool(spec.get("curve", False))
+    # the names a run's objectives and constraints use (None: a plain run, whose metrics stay as they were)
+    report: list[str] | None = list(spec["report"]) if spec.get("report") is not None else None
 
     def run(task: Task) -> Result:
         start, wall = time.perf_counter(), time.time()
@@ -584,6 +624,8 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
                 raise Diverged
             scores = score(model, data["x_val"], data["y_val"], data["task"], data["n_classes"],
                            data.get("target_scale"))
+            measured = goal_metrics(model, scores, data["x_val"], report) if report is not None and not (
+                pruner is not None and pruner.pruned_at is not None) else {}
         except Diverged:  # say so, and from which epoch, rather than what the metrics make of NaN
             return Result(task.trial_id, "failed", None, {"epochs": info["epochs"]}, time.perf_counter() - start,
                           diverged_message(info["history"], info.get("cost_axis", "epoch")), wall,
@@ -602,7 +644,8 @@ def keras_objective(spec: dict[str, Any], data: dict[str, Any]) -> Objective:
             return Result(task.trial_id, "failed", None, scores, time.perf_counter() - start,
                           f"validation {metric} is not finite (undefined on the validation rows)", wall,
                           {"epochs": info["epochs"], "history": info["history"]})
-        metrics = {**scores, "epochs": info["epochs"], "train_seconds": info["train_seconds"], "rss_mb": rss_mb()}
+        metrics = {**scores, "epochs": info["epochs"], "train_seconds": info["train_seconds"], "rss_mb": rss_mb(),
+                   **measured}
         if info.get("early_stopped"):  # patience stopped it: any higher epoch limit trains exactly the same
             metrics["early_stopped"] = True
         if info["timed_out"]:
@@ -651,6 +694,10 @@ def train_fully(init: dict[str, Any], on_epoch: Any) -> dict[str, Any]:
     # the scores reported are the shipped model's own, on the raw validation and test rows
     val = raw_scores(shipped, data["raw_val"], data["y_val"], pre, data["n_classes"])
     test = raw_scores(shipped, data["raw_test"], data["y_test"], pre, data["n_classes"])
+    measured: dict[str, Any] = {}
+    if init.get("report") is not None:  # a run with objectives or constraints: measured as its trials were
+        measured = {"params": trainable_params(net), "train_seconds": info["train_seconds"]}
+        measured["latency_ms"], measured["latency_rows"] = latency_ms(net, data["x_val"])  # one model: cheap
     shipped.save(init["model_path"])
     hist = info["history"]
     if "es_loss" in hist:  # trained by gradients: a loss per epoch on train and on the stopping split
@@ -659,4 +706,4 @@ def train_fully(init: dict[str, Any], on_epoch: Any) -> dict[str, Any]:
         history, axis = {"train loss (swarm best)": hist["loss"]}, "iteration"
     return {"epochs": info["epochs"], "timed_out": info["timed_out"], "validation": val, "test": test,
             "history": history, "history_axis": axis, "seconds": time.monotonic() - start,
-            "swarm_iterations": info.get("swarm_iterations")}
+            "swarm_iterations": info.get("swarm_iterations"), **({"measured": measured} if measured else {})}
