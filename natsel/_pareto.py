@@ -41,6 +41,16 @@ def fronts(points: np.ndarray) -> list[list[int]]:
     return out
 
 
+def nondominated(points: np.ndarray) -> list[int]:
+    """The indices of the points no other point dominates (front 0 of :func:`fronts`), in index order."""
+    p = np.asarray(points, dtype=float)
+    if len(p) == 0:
+        return []
+    ge = np.all(p[:, None, :] >= p[None, :, :], axis=2)
+    gt = np.any(p[:, None, :] > p[None, :, :], axis=2)
+    return [int(j) for j in np.flatnonzero(~(ge & gt).any(axis=0))]
+
+
 def crowding(points: np.ndarray) -> np.ndarray:
     """NSGA-II's crowding distance of each point within its set: the sum over objectives of the gap
     between its neighbours, scaled by the objective's range; the extremes get infinity."""
@@ -90,7 +100,7 @@ def _hv(p: np.ndarray, ref: np.ndarray) -> float:
 
 def _nondominated_min(p: np.ndarray) -> np.ndarray:
     """The points of ``p`` no other point dominates (minimisation)."""
-    return p[fronts(-p)[0]] if len(p) else p
+    return p[nondominated(-p)] if len(p) else p
 
 
 def normalise(points: np.ndarray, ideal: np.ndarray, nadir: np.ndarray) -> np.ndarray:

@@ -98,7 +98,7 @@ def hypervolumes(goal: Goal, groups: Sequence[Sequence[TrialRow]]) -> list[float
     """The hypervolume of the feasible front after each group of trials (cumulative), with every
     objective scaled to [0, 1] between the best and worst feasible values of all the groups and a
     reference point at 1.1 (just past the worst): one scale for the whole curve."""
-    from natsel._pareto import fronts, hypervolume, normalise
+    from natsel._pareto import hypervolume, nondominated, normalise
 
     points = [[goal.oriented(t) for t in g if goal.feasible(t)] for g in groups]
     every = [p for g in points for p in g]
@@ -111,7 +111,7 @@ def hypervolumes(goal: Goal, groups: Sequence[Sequence[TrialRow]]) -> list[float
     for g in points:
         if g:  # the non-dominated points so far: a dominated one adds no volume
             so_far = np.vstack([so_far, normalise(np.array(g, dtype=float), ideal, nadir)])
-            so_far = so_far[fronts(-so_far)[0]]
+            so_far = so_far[nondominated(-so_far)]
         out.append(hypervolume(so_far, ref) if len(so_far) else 0.0)
     return out
 
@@ -218,8 +218,8 @@ def _leaders(rows: list[TrialRow], goal: Goal) -> list[TrialRow]:
     """The rows of ``rows`` (full-budget evaluations) that its front and its best come from, in id
     order: the front of ``rows`` plus new rows is the front of all of them, so history is built
     generation by generation without ranking every trial again."""
-    order = goal.order(rows)
-    keep = set(goal.front(rows)) | set(order[:1])
+    pts, miss = goal._read(rows)
+    keep = set(goal._front(pts, miss)) | set(goal._order(pts, miss)[:1])
     return sorted((rows[i] for i in keep), key=lambda t: t["id"])
 
 

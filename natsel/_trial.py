@@ -201,10 +201,16 @@ class Goal:
 
     def oriented(self, row: Mapping[str, Any]) -> tuple[float, ...] | None:
         """The objective values turned so that larger is better; None unless every one is usable."""
-        out = [d.oriented(self.value(row, n)) for n, d in self.objectives]
-        if any(o is None for o in out) or not is_number(row.get("fitness")):
+        if not is_number(row.get("fitness")):
             return None
-        return tuple(out)  # type: ignore[arg-type]
+        metrics = row.get("metrics") or {}
+        out = []
+        for name, d in self.objectives:
+            v = row["fitness"] if name == "fitness" else metrics.get(name)
+            if not is_number(v):
+                return None
+            out.append(float(v) if d.maximize else -float(v))
+        return tuple(out)
 
     def violation(self, row: Mapping[str, Any]) -> float:
         """The sum of the trial's constraint misses (0: feasible)."""
@@ -221,25 +227,30 @@ class Goal:
                 return f"'{name}' {got} (objectives and constraints need it); reported: {', '.join(sorted(metrics)) or 'nothing'}"
         return None
 
+    def _read(self, rows: Sequence[Mapping[str, Any]]) -> tuple[list[tuple[float, ...] | None], list[float]]:
+        """Each row's oriented values and constraint violation, read once."""
+        pts = [self.oriented(r) for r in rows]
+        return pts, [self.violation(r) if p is not None else math.inf for r, p in zip(rows, pts, strict=True)]
+
     def order(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
         """Indices of ``rows`` best first (ties: the earlier row)."""
+        return self._order(*self._read(rows))
+
+    def _order(self, pts: list[tuple[float, ...] | None], miss: list[float]) -> list[int]:
         import numpy as np
 
         from natsel._pareto import crowding, fronts
 
-        usable = [i for i, r in enumerate(rows) if self.oriented(r) is not None]
-        seen = set(usable)
-        rest = [i for i in range(len(rows)) if i not in seen]
-        miss = {i: self.violation(rows[i]) for i in usable}
-        feasible = [i for i in usable if miss[i] == 0.0]
-        infeasible = sorted((i for i in usable if miss[i] > 0.0), key=lambda i: (miss[i], i))
+        rest = [i for i, p in enumerate(pts) if p is None]
+        feasible = [i for i, p in enumerate(pts) if p is not None and miss[i] == 0.0]
+        infeasible = sorted((i for i, p in enumerate(pts) if p is not None and miss[i] > 0.0), key=lambda i: (miss[i], i))
         if not self.multi:
-            feasible.sort(key=lambda i: (-self.oriented(rows[i])[0], i))  # type: ignore[index]
+            feasible.sort(key=lambda i: (-pts[i][0], i))  # type: ignore[index]
             return feasible + infeasible + rest
-        pts = np.array([self.oriented(rows[i]) for i in feasible], dtype=float).reshape(len(feasible), len(self.names))
+        arr = np.array([pts[i] for i in feasible], dtype=float).reshape(len(feasible), len(self.names))
         ranked: list[int] = []
-        for front in fronts(pts):
-            dist = crowding(pts[front])
+        for front in fronts(arr):
+            dist = crowding(arr[front])
             ranked += [feasible[front[j]] for j in sorted(range(len(front)), key=lambda j: (-dist[j], front[j]))]
         return ranked + infeasible + rest
 
@@ -248,7 +259,8 @@ class Goal:
         goal; otherwise the row's place in :meth:`order` counted from the worst (None: unusable)."""
         if self.plain:
             return [self.direction.oriented(r.get("fitness")) for r in rows]
-        order = [i for i in self.order(rows) if self.oriented(rows[i]) is not None]
+        pts, miss = self._read(rows)
+        order = [i for i in self._order(pts, miss) if pts[i] is not None]
         out: list[float | None] = [None] * len(rows)
         for place, i in enumerate(order):
             out[i] = float(len(order) - place)
@@ -257,24 +269,26 @@ class Goal:
     def best(self, rows: Sequence[Mapping[str, Any]]) -> int | None:
         """The index of the best row: the first in :meth:`order` for one objective; with several, the
         feasible front's best on the first objective (the most accurate within the constraints)."""
-        order = [i for i in self.order(rows) if self.oriented(rows[i]) is not None]
-        if not order:
-            return None
-        front = self.front(rows)
-        if self.multi and front:
-            return min(front, key=lambda i: (-self.oriented(rows[i])[0], i))  # type: ignore[index]
-        return order[0]
+        pts, miss = self._read(rows)
+        front = self._front(pts, miss) if self.multi else []
+        if front:
+            return min(front, key=lambda i: (-pts[i][0], i))  # type: ignore[index]
+        order = [i for i in self._order(pts, miss) if pts[i] is not None]
+        return order[0] if order else None
 
     def front(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
         """Indices of the feasible rows no other feasible row dominates, in row order."""
+        return self._front(*self._read(rows))
+
+    def _front(self, pts: list[tuple[float, ...] | None], miss: list[float]) -> list[int]:
         import numpy as np
 
-        from natsel._pareto import fronts
+        from natsel._pareto import nondominated
 
-        ok = [i for i, r in enumerate(rows) if self.feasible(r)]
+        ok = [i for i, p in enumerate(pts) if p is not None and miss[i] == 0.0]
         if not ok:
             return []
-        return [ok[j] for j in fronts(np.array([self.oriented(rows[i]) for i in ok], dtype=float))[0]]
+        return [ok[j] for j in nondominated(np.array([pts[i] for i in ok], dtype=float))]
 
     def to_json(self) -> dict[str, Any]:
         # "order": run.json is written with sorted keys, and the first objective is the stored fitness

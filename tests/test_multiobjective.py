@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import natsel
-from natsel._pareto import crowding, dominates, fronts, hypervolume, knee
+from natsel._pareto import crowding, dominates, fronts, hypervolume, knee, nondominated
 from natsel._trial import Bound, Direction, Goal, Result, settle
 from natsel.cli import main
 
@@ -52,6 +52,7 @@ def row(i, values, metrics=None):
 def test_fronts_sort_points_by_domination_larger_is_better():
     pts = np.array([[1, 1], [2, 0], [0, 2], [0.5, 0.5], [2, 2], [0, 0]])
     assert fronts(pts) == [[4], [0, 1, 2], [3], [5]]
+    assert nondominated(pts) == [4] and nondominated(pts[[0, 1, 2, 3]]) == [0, 1, 2]
     assert dominates([2, 2], [1, 2]) and not dominates([1, 2], [1, 2]) and not dominates([2, 0], [0, 2])
 
 

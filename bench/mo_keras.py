@@ -1,0 +1,191 @@
+"""Two objectives on a Keras problem at equal wall-clock: natsel (with and without ``fidelity:``) beside
+Optuna's NSGA-II, multi-objective TPE and random search, in one run.
+
+    PYTHONPATH=$PWD python bench/mo_keras.py --seconds 120 --seeds 3
+
+The problem: scikit-learn's digits (bundled), dense networks of up to two hidden layers; maximise the
+validation accuracy, minimise the trainable parameters. Every searcher gets the same wall-clock
+(``--seconds``) and 2 worker processes that train with natsel's own worker-side code (a ``LocalPool``;
+TensorFlow only in the workers): natsel runs through ``natsel.evolve`` with ``stop: {timeout}``;
+Optuna's samplers ask 2 genomes at a time and tell their scores, until the time is spent (a batch
+that started before the end finishes; so does natsel's last trial). Each training is the same
+(``max_epochs``, patience, seed per genome); ``natsel+fidelity`` screens each generation's genomes at
+2 epochs and trains the best third to the full 6.
+
+Hypervolume: of the full-budget trials' (1 - val_accuracy, log10(params)) front, both minimised,
+against the reference point (0.5, log10 of the largest network the space holds), by Optuna's
+``optuna._hypervolume.compute_hypervolume``. Reported: mean and standard error over seeds; a tie is
+a difference within one standard error of the difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import natsel  # noqa: E402
+from natsel._evolve import trial_seed  # noqa: E402
+
+SPACE: dict[str, Any] = {
+    "optimizer": ["adam", "nadam"],
+    "learning_rate": {"low": 1e-3, "high": 3e-2, "log": True},
+    "hidden_activation": ["relu", "elu"],
+    "batch_size": [32, 64],
+    "neurons": {"repeat": 2, "choices": [0, 4, 8, 16, 32, 64, 128, 256]},
+}
+DATA = {"source": "digits", "validation": 0.2, "test": 0.2, "early_stopping": 0.1}
+TRAINING = {"max_epochs": 6, "patience": 3, "max_training_time": 30}
+OBJECTIVES = {"val_accuracy": "maximize", "params": "minimize"}
+FIDELITY = {"resource": "epochs", "minimum": 2, "eta": 3}
+#: digits: 64 inputs, 10 classes; the largest network: 256 and 256 hidden units
+LARGEST = 64 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10
+REFERENCE = (0.5, math.log10(LARGEST))
+WORKERS = 2
+
+
+def config(seed: int, seconds: float, fidelity: bool) -> dict[str, Any]:
+    doc: dict[str, Any] = {"name": "mo-keras", "seed": seed, "data": DATA, "training": TRAINING,
+                           "objectives": OBJECTIVES, "space": SPACE, "workers": WORKERS,
+                           "stop": {"timeout": seconds}}
+    if fidelity:
+        doc["fidelity"] = FIDELITY
+        doc["evolution"] = {"population": 9}
+    return doc
+
+
+def points(rows: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(val_accuracy, params) as the minimised pair the hypervolume is taken of."""
+    return [(1.0 - a, math.log10(max(p, 1.0))) for a, p in rows]
+
+
+def hypervolume(rows: list[tuple[float, float]]) -> float:
+    from optuna._hypervolume import compute_hypervolume
+
+    pts = np.array([p for p in points(rows) if p[0] < REFERENCE[0] and p[1] < REFERENCE[1]], dtype=float)
+    return float(compute_hypervolume(pts, np.array(REFERENCE))) if len(pts) else 0.0
+
+
+def run_natsel(seed: int, seconds: float, fidelity: bool) -> list[tuple[float, float]]:
+    folder = Path(tempfile.mkdtemp(prefix="mo-keras-"))
+    try:
+        cfg = natsel.config_from_dict(config(seed, seconds, fidelity), base_dir=BENCH)
+        run = natsel.evolve(cfg, folder / "run", progress=False)
+        return [(t["metrics"]["val_accuracy"], t["metrics"]["params"]) for t in run.trials
+                if t["status"] in ("ok", "timeout") and t["budget"] == "full"]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_optuna(seed: int, seconds: float, sampler: str) -> list[tuple[float, float]]:
+    import optuna
+
+    from natsel import objectives
+    from natsel._trial import Task
+    from natsel.executors import LocalPool
+    from natsel.tracking._optuna import distribution
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    start = time.monotonic()  # as natsel's timeout: the data and the workers' start-up count too
+    cfg = natsel.config_from_dict(config(seed, seconds, False), base_dir=BENCH)
+    prepared = objectives.get("keras").prepare(cfg)
+    pool = LocalPool(prepared.spec, prepared.payload, workers=WORKERS,
+                     hard_limit=cfg.training.max_training_time + cfg.training.grace)
+    samplers = {"nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
+                "tpe": lambda: optuna.samplers.TPESampler(seed=seed, multivariate=True),
+                "random": lambda: optuna.samplers.RandomSampler(seed=seed)}
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=samplers[sampler]())
+    dists = {g.name: distribution(g) for g in cfg.space.genes}
+    out: list[tuple[float, float]] = []
+    next_id = 0
+    try:
+        while time.monotonic() - start < seconds:
+            trials = [study.ask(dists) for _ in range(WORKERS)]
+            tasks = []
+            for tr in trials:
+                genome = {**{g.name: g.value for g in cfg.space.genes if dists[g.name] is None}, **tr.params}
+                key = cfg.space.key(genome)
+                tasks.append(Task(next_id, cfg.space.trial_genome(genome), key, trial_seed(seed, key)))
+                next_id += 1
+            got = {r.trial_id: r for r in pool.run(tasks)}
+            for tr, task in zip(trials, tasks, strict=True):
+                r = got.get(task.trial_id)
+                if r is not None and r.status in ("ok", "timeout") and "params" in r.metrics:
+                    values = (r.metrics["val_accuracy"], r.metrics["params"])
+                    study.tell(tr, list(values))
+                    out.append(values)
+                else:
+                    study.tell(tr, state=optuna.trial.TrialState.FAIL)
+    finally:
+        pool.close()
+    return out
+
+
+SEARCHERS = {
+    "natsel": lambda seed, s: run_natsel(seed, s, fidelity=False),
+    "natsel+fidelity": lambda seed, s: run_natsel(seed, s, fidelity=True),
+    "nsga2": lambda seed, s: run_optuna(seed, s, "nsga2"),
+    "tpe": lambda seed, s: run_optuna(seed, s, "tpe"),
+    "random": lambda seed, s: run_optuna(seed, s, "random"),
+}
+
+
+def table(results: dict[str, list[dict[str, Any]]]) -> list[str]:
+    lines = [f"{'searcher':<16} {'hypervolume':>20} {'trials':>8} {'front':>6}  vs natsel+fidelity"]
+    ref = np.array([r["hv"] for r in results.get("natsel+fidelity", [])])
+    for name, runs in results.items():
+        hv = np.array([r["hv"] for r in runs])
+        se = hv.std(ddof=1) / math.sqrt(len(hv)) if len(hv) > 1 else float("nan")
+        verdict = ""
+        if name != "natsel+fidelity" and len(ref) == len(hv) and len(hv) > 1:
+            d = ref - hv
+            se_d = d.std(ddof=1) / math.sqrt(len(d))
+            verdict = "tie" if abs(d.mean()) <= se_d else ("natsel+fidelity ahead" if d.mean() > 0 else "behind")
+            verdict += f" (diff {d.mean():+.4f} ± {se_d:.4f})"
+        lines.append(f"{name:<16} {hv.mean():>11.4f} ± {se:<6.4f} {np.mean([r['n'] for r in runs]):>8.1f} "
+                     f"{np.mean([r['front'] for r in runs]):>6.1f}  {verdict}")
+    return lines
+
+
+def front_size(rows: list[tuple[float, float]]) -> int:
+    pts = points(rows)
+    return sum(not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in pts) for p in set(pts))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=120.0, help="wall-clock per search (default 120)")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--searchers", default=",".join(SEARCHERS))
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args()
+    results: dict[str, list[dict[str, Any]]] = {s: [] for s in a.searchers.split(",")}
+    for seed in range(a.seeds):
+        for name in results:
+            t0 = time.monotonic()
+            rows = SEARCHERS[name](seed, a.seconds)
+            results[name].append({"seed": seed, "hv": hypervolume(rows), "n": len(rows), "front": front_size(rows),
+                                  "seconds": time.monotonic() - t0, "rows": rows})
+            print(f"seed {seed} {name}: hv {results[name][-1]['hv']:.4f}, {len(rows)} full-budget trials, "
+                  f"{time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
+    print(f"digits, val_accuracy (max) vs params (min), {a.seconds:g} s each, {WORKERS} workers, {a.seeds} seeds; "
+          f"hypervolume of (1 - accuracy, log10 params) to {tuple(round(r, 3) for r in REFERENCE)} (Optuna's)")
+    for line in table(results):
+        print(line)
+    if a.out:
+        a.out.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
