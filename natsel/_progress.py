@@ -1,4 +1,4 @@
-"""What a running search shows: progress bars, and the fitness plot redrawn after each generation.
+"""What a running search shows: progress bars, and the fitness plot redrawn as generations end.
 
 Both are callbacks of the evolution loop (:class:`Callbacks`), so the loop itself neither prints nor
 draws; the library API turns them off with ``progress=False`` / ``plots=False``.
@@ -7,7 +7,9 @@ draws; the library API turns them off with ``progress=False`` / ``plots=False``.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from natsel._run import Run
@@ -115,20 +117,37 @@ class Bars(Callbacks):
 
 
 class FitnessPlot(Callbacks):
-    """Redraws ``plots/fitness.png``; a plotting problem is reported once and never stops the search."""
+    """Redraws ``plots/fitness.png`` after a generation, at most once every ``every`` seconds (a figure
+    costs about half a second: generations of quick trials would wait for it), and once more when the
+    loop ends if a generation was left out; a plotting problem is reported once and never stops the search."""
 
-    def __init__(self) -> None:
+    def __init__(self, every: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.warned = False
+        self.every, self.clock = every, clock
+        self.last: float | None = None
+        self.behind: Path | None = None  # a run folder whose last generation is not drawn yet
 
     def generation_end(self, run: Run) -> None:
+        if self.last is not None and self.clock() - self.last < self.every:
+            self.behind = run.path
+            return
+        self._draw(run)
+
+    def close(self) -> None:
+        if self.behind is not None:
+            self._draw(Run(self.behind))
+
+    def _draw(self, run: Run) -> None:
         from natsel._plot import write_fitness_plot
 
+        self.behind = None
         try:
             write_fitness_plot(run)
         except Exception as exc:  # noqa: BLE001 - plotting must not cost the user their search
             if not self.warned:
                 print(f"natsel: could not draw the fitness plot: {exc}", file=sys.stderr)
                 self.warned = True
+        self.last = self.clock()
 
 
 class OnGeneration(Callbacks):

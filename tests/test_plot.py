@@ -241,3 +241,23 @@ def test_a_report_drawn_mid_run_is_redrawn_at_the_end_with_counts_seed_config_an
     assert failed and all(f"<td>{t['id']}</td>" in text for t in failed)
     assert f"RuntimeError: boom from the fitness function (helpers.py:{BOOM_LINE})" in text
     assert text.count("RuntimeError: boom") == n["failed"]  # each failed trial's error, cache copies included
+
+
+def test_the_fitness_plot_waits_between_redraws_and_draws_the_last_generation_at_the_end(run_dir):
+    """A figure costs about half a second: generations of quick trials redraw it at most every ``every``
+    seconds, and the loop's end draws the generation left out."""
+    from natsel._progress import FitnessPlot
+
+    now = [0.0]
+    drawn: list[int] = []
+    plot = FitnessPlot(every=10.0, clock=lambda: now[0])
+    plot._draw = lambda run, _real=plot._draw: (drawn.append(len(run.history)), _real(run))  # type: ignore[method-assign]
+    run = natsel.load_run(run_dir)
+    for seconds in (0.0, 4.0, 9.0, 12.0, 13.0):
+        now[0] = seconds
+        plot.generation_end(run)
+    assert drawn == [5, 5]  # at 0 s and 12 s; 4 s, 9 s and 13 s came too soon
+    plot.close()
+    assert drawn == [5, 5, 5]  # the one left out (13 s), from the folder as it is now
+    plot.close()
+    assert len(drawn) == 3  # nothing left out: nothing drawn
