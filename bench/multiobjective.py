@@ -51,10 +51,13 @@ sqrt(se_natsel^2 + se_peer^2), one standard error of the difference); and a summ
 on how many problems natsel's mean is >= the best peer's mean or within one s.e. of the difference
 ("holds"), and on how many it is better by more than one s.e. ("beats").
 
-Sizing (default: 4 ZDT/DTLZ problems + 6 COCO functions in d 5, 4 searchers, 10 seeds, budgets
-50/100/300 = 400 runs of 300 trials): measured per run of 300 trials on 2 busy cores, see
-``--quick`` and the ``mean seconds per run`` line of a report; the default was sized to about 35 min
-with ``--jobs 2`` (see docs in the commit message / report).
+Sizing (default: 4 ZDT/DTLZ problems + 5 COCO functions in d 5, 4 searchers, 10 seeds, budgets
+50/100/300: 360 runs of 300 trials, ``--jobs 2``): measured on 2 cores busy with other work (load 5),
+one seed, one process, a run of 300 trials takes natsel about 20 s with 2 objectives and 50 s with 3
+(without ``--natsel-history``: with it 45 s and 440 s), TPE 4 s / 10 s, NSGA-II and random under 1 s:
+about 25 s per seed of a 2-objective problem and 60 s of DTLZ2, so 10 seeds of the 9 problems are
+about 2,600 s in one process, 30-35 min with two. ``--quick`` (zdt1 and coco-f001-d5, 1 seed, 30
+trials) takes about 10 s.
 
 Keras (digits: val_accuracy vs parameter count): not here. TODO(issue 29): a Keras problem would be one
 more entry of ``problem_specs`` whose natsel side uses ``data:``/``model:`` (see bench/search.py
@@ -87,12 +90,14 @@ sys.path.insert(0, str(BENCH.parent))
 SEARCHERS = ["natsel", "nsga2", "tpe", "random"]
 PEERS = ["nsga2", "tpe", "random"]
 ZDT = ["zdt1", "zdt2", "zdt3", "dtlz2"]
-#: COCO bbob-biobj-mixint functions run by default: one "diagonal" pair (the same bbob function twice,
-#: instances 2 and 4) per kind of landscape, plus one mixed pair and one from the extended 92:
+#: COCO bbob-biobj-mixint functions run by default (the suite has 92; 1..55 pair 10 bbob functions):
 #: f1 sphere/sphere (separable, easy), f11 separable ellipsoid/ellipsoid (ill-conditioned, separable),
-#: f20 attractive sector/attractive sector (moderate), f35 sharp ridge/sharp ridge (ill-conditioned),
-#: f46 Rastrigin/Rastrigin (multimodal), f55 Gallagher 101/Gallagher 101 (weak structure)
-COCO_DEFAULT = "1,11,20,35,46,55"
+#: f20 attractive sector/attractive sector (moderate, asymmetric), f46 Rastrigin/Rastrigin (multimodal,
+#: global structure), f55 Gallagher 101/Gallagher 101 (multimodal, weak structure): one "diagonal" pair
+#: (the same bbob function, instances 2 and 4) from each of the five bbob groups but the ill-conditioned
+#: non-separable one (f35 sharp ridge/sharp ridge: add it with --functions 1,11,20,35,46,55), sized to
+#: the time budget below
+COCO_DEFAULT = "1,11,20,46,55"
 #: the categorical gene's shift of g (b is the front's)
 SHIFT = {"a": 0.6, "b": 0.0, "c": 0.2, "d": 1.0}
 #: fixed reference points (minimisation) of the pure-Python problems
@@ -282,12 +287,13 @@ def run_optuna(kind: str, problem: Problem, budget: int, seed: int) -> list[list
     return out
 
 
-def one(job: tuple[str, int, str, int]) -> dict[str, Any]:
+def one(job: tuple[str, int, str, int, bool]) -> dict[str, Any]:
     """One (problem, searcher, seed) run: every objective vector it evaluated, in order, and its seconds."""
-    name, seed, searcher, budget = job
+    name, seed, searcher, budget, history = job
     problem = make_problem(name)
     t0 = time.perf_counter()
-    values = run_natsel(problem, budget, seed) if searcher == "natsel" else run_optuna(searcher, problem, budget, seed)
+    values = (run_natsel(problem, budget, seed, history) if searcher == "natsel" else
+              run_optuna(searcher, problem, budget, seed))
     return {"problem": name, "searcher": searcher, "seed": seed, "seconds": time.perf_counter() - t0,
             "n": len(values), "values": values}
 
@@ -416,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 10; --quick 1)")
     ap.add_argument("--budgets", default=None, help="comma-separated trial budgets (default 50,100,300)")
     ap.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
+    ap.add_argument("--natsel-history", action="store_true", help="let natsel write its per-generation "
+                    "history (its hypervolume curve: slow with 3 objectives; the search is the same)")
     ap.add_argument("--quick", action="store_true", help="a smoke run: zdt1 and coco-f001-d5, 1 seed, budgets 20,30")
     ap.add_argument("--out", type=Path, help="save the raw results (every evaluated objective vector) as JSON")
     ap.add_argument("--report", nargs="+", type=Path, help="print the tables of saved results instead (pooled)")
@@ -439,9 +447,13 @@ def main(argv: list[str] | None = None) -> int:
         meta[n] = {"ref": list(p.ref) if p.ref else None, "nadir": list(p.nadir) if p.nadir else None,
                    "n_obj": p.n_obj}
     data: dict[str, Any] = {"hv": f"optuna._hypervolume.compute_hypervolume (optuna {optuna.__version__})",
-                            "budgets": budgets, "problems": meta, "runs": []}
+                            "budgets": budgets, "problems": meta, "runs": [],
+                            "settings": {"seeds": seeds, "searchers": searchers, "jobs": args.jobs,
+                                         "natsel_history": args.natsel_history, "coco_instance": 1,
+                                         "nsga2": "NSGAIISampler(population_size=20)",
+                                         "tpe": "TPESampler(multivariate=True)"}}
     # problem by problem (a saved partial run holds whole problems), every searcher for each seed
-    jobs = [(n, s, k, max(budgets)) for n in names for s in range(seeds) for k in searchers]
+    jobs = [(n, s, k, max(budgets), args.natsel_history) for n in names for s in range(seeds) for k in searchers]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     t0 = time.perf_counter()
     with mp.get_context("spawn").Pool(args.jobs) as pool:
