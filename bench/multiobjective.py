@@ -306,6 +306,10 @@ def _mean_se(v: list[float]) -> tuple[float, float]:
     return float(a.mean()), (float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else 0.0)
 
 
+def _num(x: float) -> str:
+    return f"{x:.4f}" if abs(x) < 100 else f"{x:.1f}"
+
+
 def verdict(a: tuple[float, float], b: tuple[float, float]) -> str:
     """a against b, larger is better: a tie within one standard error of the difference."""
     d, se = a[0] - b[0], math.hypot(a[1], b[1])
@@ -348,7 +352,7 @@ def report(data: dict[str, Any]) -> list[str]:
                 "(largest_fvalues_of_interest), reference (1, 1); *k: k seeds had no point within the nadir "
                 "and scored minus the nearest one's distance to [0, 1]^2"
                 if any(p.startswith("coco") for p in problems) else ""),
-             f"{'problem':<16}{'budget':>7} " + "".join(f"{s:>19}   " for s in searchers)]
+             f"{'problem':<16}{'budget':>7} " + "".join(f"{s:>20}    " for s in searchers)]
     for p in problems:
         for b in budgets:
             cells = []
@@ -357,9 +361,9 @@ def report(data: dict[str, Any]) -> list[str]:
                 if v:
                     m, se = _mean_se(v)
                     miss = sum(x < 0 for x in v)  # COCO: seeds with no point within the nadir
-                    cells.append(f"{m:>10.4f} ± {se:<6.4f}" + (f"*{miss}" if miss else "").ljust(3))
+                    cells.append(f"{_num(m):>10} ± {_num(se):<7}" + (f"*{miss}" if miss else "").ljust(4))
                 else:
-                    cells.append(f"{'-':>22}")
+                    cells.append(f"{'-':>24}")
             lines.append(f"{p:<16}{b:>7} " + "".join(cells))
     if "natsel" in searchers and peers:
         lines.append("natsel against each peer per problem (tie: within one s.e. of the difference):")
