@@ -307,7 +307,7 @@ def _mean_se(v: list[float]) -> tuple[float, float]:
 
 
 def _num(x: float) -> str:
-    return f"{x:.4f}" if abs(x) < 100 else f"{x:.1f}"
+    return f"{x:.4f}" if abs(x) < 10 else (f"{x:.1f}" if abs(x) < 1e4 else f"{x:.3g}")
 
 
 def verdict(a: tuple[float, float], b: tuple[float, float]) -> str:
