@@ -54,7 +54,7 @@ on how many problems natsel's mean is >= the best peer's mean or within one s.e.
 Sizing (default: 4 ZDT/DTLZ problems + 5 COCO functions in d 5, 4 searchers, 10 seeds, budgets
 50/100/300: 360 runs of 300 trials, ``--jobs 2``): measured on 2 cores busy with other work (load 5),
 one seed, one process, a run of 300 trials takes natsel about 20 s with 2 objectives and 50 s with 3
-(without ``--natsel-history``: with it 45 s and 440 s), TPE 4 s / 10 s, NSGA-II and random under 1 s:
+(natsel's summaries took most of that before they were built from the running front), TPE 4 s / 10 s, NSGA-II and random under 1 s:
 about 25 s per seed of a 2-objective problem and 60 s of DTLZ2, so 10 seeds of the 9 problems are
 about 2,600 s in one process, 30-35 min with two. ``--quick`` (zdt1 and coco-f001-d5, 1 seed, 30
 trials) takes about 10 s.
@@ -235,27 +235,17 @@ def evaluate(genome: dict[str, Any]) -> dict[str, float]:
     return {f"f{i + 1}": v for i, v in enumerate(values)}
 
 
-def run_natsel(problem: Problem, budget: int, seed: int, history: bool = False) -> list[list[float]]:
-    """natsel's default strategy. ``history``: keep natsel's per-generation summary (history.json, whose
-    hypervolume curve natsel recomputes for every generation at every generation: most of a run's
-    time with 3 objectives). Off, the summary has no rows; the search is the same (the strategy and the
-    stop rules read the trials, not the summary: tests/test_bench_multiobjective.py checks it)."""
+def run_natsel(problem: Problem, budget: int, seed: int) -> list[list[float]]:
+    """natsel's default strategy, run as a user runs it (its run folder and summaries written; no figures)."""
     import natsel
-    import natsel._evolve as _evolve
 
     STATE.problem, STATE.calls = problem, []
     doc = {"name": "mo", "seed": seed, "workers": 0, "fitness": "multiobjective:evaluate",
            "objectives": {f"f{i + 1}": "minimize" for i in range(problem.n_obj)},
            "space": problem.space, "stop": {"max_trials": budget}}
     cfg = natsel.config_from_dict(doc, base_dir=BENCH)
-    original = _evolve.compute_history
-    if not history:
-        _evolve.compute_history = lambda trials, goal: []  # type: ignore[assignment]
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            natsel.evolve(cfg, run_dir=Path(tmp) / "run", progress=False, plots=False)
-    finally:
-        _evolve.compute_history = original  # type: ignore[assignment]
+    with tempfile.TemporaryDirectory() as tmp:
+        natsel.evolve(cfg, run_dir=Path(tmp) / "run", progress=False, plots=False)
     return [list(v) for v in STATE.calls[:budget]]
 
 
@@ -287,12 +277,12 @@ def run_optuna(kind: str, problem: Problem, budget: int, seed: int) -> list[list
     return out
 
 
-def one(job: tuple[str, int, str, int, bool]) -> dict[str, Any]:
+def one(job: tuple[str, int, str, int]) -> dict[str, Any]:
     """One (problem, searcher, seed) run: every objective vector it evaluated, in order, and its seconds."""
-    name, seed, searcher, budget, history = job
+    name, seed, searcher, budget = job
     problem = make_problem(name)
     t0 = time.perf_counter()
-    values = (run_natsel(problem, budget, seed, history) if searcher == "natsel" else
+    values = (run_natsel(problem, budget, seed) if searcher == "natsel" else
               run_optuna(searcher, problem, budget, seed))
     return {"problem": name, "searcher": searcher, "seed": seed, "seconds": time.perf_counter() - t0,
             "n": len(values), "values": values}
@@ -426,8 +416,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 10; --quick 1)")
     ap.add_argument("--budgets", default=None, help="comma-separated trial budgets (default 50,100,300)")
     ap.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
-    ap.add_argument("--natsel-history", action="store_true", help="let natsel write its per-generation "
-                    "history (its hypervolume curve: slow with 3 objectives; the search is the same)")
     ap.add_argument("--quick", action="store_true", help="a smoke run: zdt1 and coco-f001-d5, 1 seed, budgets 20,30")
     ap.add_argument("--out", type=Path, help="save the raw results (every evaluated objective vector) as JSON")
     ap.add_argument("--report", nargs="+", type=Path, help="print the tables of saved results instead (pooled)")
@@ -453,11 +441,11 @@ def main(argv: list[str] | None = None) -> int:
     data: dict[str, Any] = {"hv": f"optuna._hypervolume.compute_hypervolume (optuna {optuna.__version__})",
                             "budgets": budgets, "problems": meta, "runs": [],
                             "settings": {"seeds": seeds, "searchers": searchers, "jobs": args.jobs,
-                                         "natsel_history": args.natsel_history, "coco_instance": 1,
+                                         "coco_instance": 1,
                                          "nsga2": "NSGAIISampler(population_size=20)",
                                          "tpe": "TPESampler(multivariate=True)"}}
     # problem by problem (a saved partial run holds whole problems), every searcher for each seed
-    jobs = [(n, s, k, max(budgets), args.natsel_history) for n in names for s in range(seeds) for k in searchers]
+    jobs = [(n, s, k, max(budgets)) for n in names for s in range(seeds) for k in searchers]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     t0 = time.perf_counter()
     with mp.get_context("spawn").Pool(args.jobs) as pool:
