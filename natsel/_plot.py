@@ -383,7 +383,8 @@ def _spread_log(values: np.ndarray) -> bool:
 
 
 def _front_axes(ax: Any, d: dict[str, Any], i: int, j: int) -> None:
-    """Objective ``i`` against ``j``: feasible trials, infeasible ones, the front as a line, bounds as lines."""
+    """Objective ``i`` against ``j``: feasible trials, infeasible ones, the front (a line through it with
+    two objectives; with more, its points: a projection of a front is no curve), bounds as dashed lines."""
     v = np.array(d["values"], dtype=float).reshape(-1, len(d["names"]))
     feas, front = np.array(d["feasible"], dtype=bool), np.array(d["front"], dtype=bool)
     ax.scatter(v[feas & ~front, i], v[feas & ~front, j], s=14, color="0.6", alpha=0.7, label="feasible")
@@ -391,7 +392,8 @@ def _front_axes(ax: Any, d: dict[str, Any], i: int, j: int) -> None:
         ax.scatter(v[~feas, i], v[~feas, j], s=16, marker="x", color="tab:red", alpha=0.7, label="infeasible")
     if front.any():
         f = v[front][np.argsort(v[front, i])]
-        ax.plot(f[:, i], f[:, j], "-o", color="tab:blue", ms=5, lw=1.2, label="Pareto front", zorder=3)
+        ax.plot(f[:, i], f[:, j], "-o" if v.shape[1] == 2 else "o", color="tab:blue", ms=5, lw=1.2,
+                label="Pareto front", zorder=3)
     for k, line in ((i, ax.axvline), (j, ax.axhline)):
         b = d["bounds"].get(d["names"][k])
         for edge in (b.low, b.high) if b is not None else ():
