@@ -58,10 +58,9 @@ def test_a_run_is_a_parent_mlflow_run_with_a_nested_run_per_trial(write_config, 
     assert natsel.export(tmp_path / "run", mlflow=uri, experiment="tracked") == {"mlflow": 0}
 
 
-def test_an_unreachable_mlflow_server_warns_once_and_the_run_is_the_same(write_config, tmp_path):
+def test_an_unreachable_mlflow_server_warns_once_and_the_run_is_the_same(write_config, tmp_path, plain_tracked_trials):
     """Issue 30: an MLflow server that is not there (MLflow's client retries for minutes): the run ends
     within the tracking timeout after its last trial, exit 0, one warning, the same trials."""
-    plain = natsel.evolve(tracked_config(write_config), tmp_path / "plain", progress=False)
     cfg = tracked_config(write_config, name="t.yaml",
                          tracking="tracking: {mlflow: 'http://127.0.0.1:1', experiment: x, timeout: 3}\n")
     t0 = time.monotonic()
@@ -71,7 +70,7 @@ def test_an_unreachable_mlflow_server_warns_once_and_the_run_is_the_same(write_c
     assert res.returncode == 0, res.stderr
     warnings = [line for line in res.stderr.splitlines() if "tracking" in line]
     assert len(warnings) == 1 and warnings[0].startswith("natsel: warning: tracking to mlflow"), res.stderr
-    assert trial_table(natsel.load_run(tmp_path / "run")) == trial_table(plain)
+    assert trial_table(natsel.load_run(tmp_path / "run")) == plain_tracked_trials
     assert time.monotonic() - t0 < 60
 
 
@@ -81,12 +80,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_an_mlflow_server_gone_mid_run_costs_the_run_nothing(write_config, tmp_path):
+def test_an_mlflow_server_gone_mid_run_costs_the_run_nothing(write_config, tmp_path, plain_tracked_trials):
     """Issue 30: a real `mlflow server` on loopback takes the first 12 trials while the search is held,
     is killed (kill -9, its whole process group), and the search is released: exit 0, one warning
     line, the same trials as a run without tracking, and the run ends at most `tracking.timeout`
     seconds (plus the few trials left and Python's start and exit) after its release."""
-    plain = natsel.evolve(tracked_config(write_config), tmp_path / "plain", progress=False)
     backend = f"sqlite:///{tmp_path / 'server.db'}"
     port, timeout = free_port(), 4
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
@@ -136,7 +134,7 @@ def test_an_mlflow_server_gone_mid_run_costs_the_run_nothing(write_config, tmp_p
     warnings = [line for line in err.splitlines() if "tracking" in line]
     assert len(warnings) == 1 and warnings[0].startswith("natsel: warning: tracking to mlflow"), err
     assert "natsel export" in warnings[0]
-    assert trial_table(natsel.load_run(tmp_path / "run")) == trial_table(plain)
+    assert trial_table(natsel.load_run(tmp_path / "run")) == plain_tracked_trials
     assert ended < timeout + 15, ended
 
 
