@@ -80,17 +80,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_an_mlflow_server_gone_mid_run_costs_the_run_nothing(write_config, tmp_path, plain_tracked_trials):
+class MlflowServer:
+    """A real `mlflow server` on a free loopback port, in its own process group, with a SQLite store."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.err = folder / "server.err"
+        with self.err.open("w") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
+                                          str(self.port), "--workers", "1", "--backend-store-uri",
+                                          f"sqlite:///{folder / 'server.db'}", "--default-artifact-root",
+                                          (folder / "artifacts").as_uri()],
+                                         stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def mlflow_server(tmp_path_factory):
+    """Started when this module's first test starts, so that its start (importing MLflow, ~10-20 s) goes on
+    while the tests before the one that uses it run; that test waits for its health check."""
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
+    yield server
+    server.kill()
+
+
+def test_an_mlflow_server_gone_mid_run_costs_the_run_nothing(write_config, tmp_path, plain_tracked_trials,
+                                                              mlflow_server):
     """Issue 30: a real `mlflow server` on loopback takes the first 12 trials while the search is held,
     is killed (kill -9, its whole process group), and the search is released: exit 0, one warning
     line, the same trials as a run without tracking, and the run ends at most `tracking.timeout`
     seconds (plus the few trials left and Python's start and exit) after its release."""
-    backend = f"sqlite:///{tmp_path / 'server.db'}"
-    port, timeout = free_port(), 4
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                               "--workers", "1", "--backend-store-uri", backend,
-                               "--default-artifact-root", (tmp_path / "artifacts").as_uri()],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    server, port, timeout = mlflow_server.proc, mlflow_server.port, 4
     proc = None
     release = tmp_path / "release"
     try:
@@ -102,7 +126,7 @@ def test_an_mlflow_server_gone_mid_run_costs_the_run_nothing(write_config, tmp_p
                         break
             except OSError:
                 pass
-            assert server.poll() is None and time.monotonic() < deadline, server.stderr.read() if server.poll() else ""
+            assert server.poll() is None and time.monotonic() < deadline, mlflow_server.err.read_text()[-2000:]
             time.sleep(0.2)
         cfg = tracked_config(write_config, name="gone.yaml", tracking=f"tracking: {{mlflow: 'http://127.0.0.1:{port}', "
                                                                       f"experiment: gone, timeout: {timeout}}}\n")
@@ -116,17 +140,14 @@ def test_an_mlflow_server_gone_mid_run_costs_the_run_nothing(write_config, tmp_p
             sent = len(client.search_runs([exp.experiment_id], "tags.natsel_role = 'trial'")) if exp else 0
             time.sleep(0.3)
         assert sent == 12 and proc.poll() is None, (sent, proc.poll(), proc.poll() is not None and proc.stderr.read())  # held: the 13th trial waits
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=30)
+        mlflow_server.kill()
         t0 = time.monotonic()
         release.touch()
         out, err = proc.communicate(timeout=120)
         ended = time.monotonic() - t0
     finally:
         release.touch()
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        mlflow_server.kill()
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
