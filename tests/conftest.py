@@ -71,3 +71,18 @@ def tls_certs(tmp_path: Path):
         return cert, key
 
     return make
+
+
+@pytest.fixture(scope="session")
+def plain_tracked_trials(tmp_path_factory):
+    """The trial table of tests/test_tracking.py's default search run without tracking: what every tracked
+    run of it must record (run once per session; the search is deterministic)."""
+    from test_tracking import TRACKED, trial_table
+
+    import natsel
+
+    folder = tmp_path_factory.mktemp("plain-tracked")
+    shutil.copy(HERE / "helpers.py", folder / "helpers.py")
+    cfg = folder / "config.yaml"
+    cfg.write_text(TRACKED.format(population=10, generations=3, tracking=""), encoding="utf-8")
+    return trial_table(natsel.evolve(cfg, folder / "plain", progress=False))

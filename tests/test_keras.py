@@ -234,8 +234,9 @@ def test_evolve_on_iris_records_every_trial(tmp_path, write_config):
 
 
 def test_quickstart_config_reaches_095_on_digits(tmp_path):
-    """The README's first command, shortened to 3 generations."""
+    """The README's first command, shortened to 2 generations (generation 0 alone reaches 0.978 with seed 0;
+    generation 1 is bred from it, so the search's own path still runs)."""
     res = CliRunner().invoke(main, ["evolve", "configs/quickstart.yaml", "--run-dir", str(tmp_path / "run"), "-q",
-                                    "--generations", "3"])
+                                    "--generations", "2"])
     assert res.exit_code == 0, res.output
     assert natsel.load_run(tmp_path / "run").best["fitness"] > 0.95

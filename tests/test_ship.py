@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import csv
 import json
+import queue
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -55,38 +58,76 @@ def wine_run(tmp_path_factory):
 FRESH = r"""
 import json, sys
 import numpy as np, keras, tensorflow as tf
-model = keras.models.load_model(sys.argv[1])
-labels = json.load(open(sys.argv[2]))
-x = json.load(open(sys.argv[3]))
-if isinstance(x, dict):  # one input per column: text as tf strings
-    x = {k: tf.constant(v) if isinstance(v[0], str) else np.array(v, dtype="float32") for k, v in x.items()}
-else:
-    x = np.array(x, dtype=sys.argv[4])
-out = np.asarray(model.predict(x, verbose=0))
-print(json.dumps({"natsel": "natsel" in sys.modules, "out": out.tolist(), "labels": labels}))
+for line in sys.stdin:  # one request a line: model, labels, inputs, dtype; one JSON answer a line
+    model_path, labels_path, x_path, dtype = json.loads(line)
+    model = keras.models.load_model(model_path)
+    labels = json.load(open(labels_path))
+    x = json.load(open(x_path))
+    if isinstance(x, dict):  # one input per column: text as tf strings
+        x = {k: tf.constant(v) if isinstance(v[0], str) else np.array(v, dtype="float32") for k, v in x.items()}
+    else:
+        x = np.array(x, dtype=dtype)
+    out = np.asarray(model.predict(x, verbose=0))
+    print("natsel-answer " + json.dumps({"natsel": "natsel" in sys.modules, "out": out.tolist(), "labels": labels}),
+          flush=True)
 """
 
 
-def fresh_predict(run: Path, x, dtype: str = "float32") -> dict:
-    """Load best_model.keras in a new Python that never imports natsel, and predict ``x``."""
-    (run / "x.json").write_text(json.dumps(x))
-    out = subprocess.run([sys.executable, "-c", FRESH, str(run / "best_model.keras"), str(run / "labels.json"),
-                          str(run / "x.json"), dtype], capture_output=True, text=True, timeout=300,
-                         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
-    assert out.returncode == 0, out.stderr[-2000:]
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+class FreshPython:
+    """A new Python that never imports natsel, loading saved models and predicting with Keras alone.
+    One per module: TensorFlow's import (seconds) is paid once, not once per model."""
+
+    def __init__(self, folder: Path) -> None:
+        self.err = folder / "fresh.err"
+        with self.err.open("w") as err:
+            self.proc = subprocess.Popen([sys.executable, "-c", FRESH], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=err, text=True, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [*map(self.lines.put, self.proc.stdout), self.lines.put("")], daemon=True).start()
+
+    def predict(self, run: Path, x, dtype: str) -> dict:
+        (run / "x.json").write_text(json.dumps(x))
+        self.proc.stdin.write(json.dumps([str(run / "best_model.keras"), str(run / "labels.json"),
+                                          str(run / "x.json"), dtype]) + "\n")
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + 300
+        while True:
+            line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))  # queue.Empty: no answer in 300 s
+            assert line, self.err.read_text()[-2000:]  # it ended
+            if line.startswith("natsel-answer "):
+                return json.loads(line.split(" ", 1)[1])
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def fresh_python(tmp_path_factory):
+    fresh = FreshPython(tmp_path_factory.mktemp("fresh"))
+    yield fresh
+    fresh.close()
+
+
+def fresh_predict(fresh: FreshPython, run: Path, x, dtype: str = "float32") -> dict:
+    """Load best_model.keras in a Python that never imports natsel, and predict ``x``."""
+    got = fresh.predict(run, x, dtype)
     assert got["natsel"] is False
     return got
 
 
-def test_the_model_takes_raw_csv_rows_and_answers_in_the_csvs_labels(wine_run):
+def test_the_model_takes_raw_csv_rows_and_answers_in_the_csvs_labels(fresh_python, wine_run):
     """Issue 26 item 1, 3: in a fresh process without natsel, the saved model predicts the raw test rows
     (text column included) with exactly the test accuracy train-best reported, in the CSV's own labels."""
     info = json.loads((wine_run / "train_best.json").read_text())
     ds = load_dataset({"source": "csv", "path": "wine.csv"}, wine_run.parent, seed=0)
     x = {c.name: [float(v) if c.kind == "numeric" else v for v in ds.raw_test[:, j].tolist()]
          for j, c in enumerate(ds.columns)}
-    got = fresh_predict(wine_run, x)
+    got = fresh_predict(fresh_python, wine_run, x)
     assert got["labels"]["classes"] == sorted(WINES) == info["labels"]["classes"]
     assert [c["name"] for c in got["labels"]["columns"]] == ["soil", "price", "acid"]
     predicted = [got["labels"]["classes"][i] for i in np.argmax(got["out"], axis=1)]
@@ -177,12 +218,12 @@ def price_run(tmp_path_factory):
     return _search_and_ship(folder, "{source: csv, path: price.csv}", "neurons0: [32]\n  learning_rate: 0.01")
 
 
-def test_a_regression_model_answers_in_the_targets_units(price_run):
+def test_a_regression_model_answers_in_the_targets_units(price_run, fresh_python):
     """Issue 26 item 2: targets are learned standardised, and the saved model's output and every reported
     metric are in the target's units: a fresh process gets train-best's test MAE from the raw rows."""
     info = json.loads((price_run / "train_best.json").read_text())
     ds = load_dataset({"source": "csv", "path": "price.csv"}, price_run.parent, seed=0)
-    got = fresh_predict(price_run, ds.raw_test.tolist())
+    got = fresh_predict(fresh_python, price_run, ds.raw_test.tolist())
     pred = np.array(got["out"]).ravel()
     mae = float(np.mean(np.abs(pred - ds.y_test)))
     assert mae == pytest.approx(info["test"]["mae"], rel=1e-6)
@@ -190,7 +231,7 @@ def test_a_regression_model_answers_in_the_targets_units(price_run):
     assert info["test"]["r2"] > 0.8 and got["labels"]["task"] == "regression"
 
 
-def test_a_model_of_raw_images_takes_uint8_pixels(tmp_path):
+def test_a_model_of_raw_images_takes_uint8_pixels(tmp_path, fresh_python):
     """Issue 26 item 1: images in, raw uint8 pixels (the model rescales them itself)."""
     r = np.random.default_rng(3)
     y = r.integers(0, 3, 240)
@@ -202,7 +243,7 @@ def test_a_model_of_raw_images_takes_uint8_pixels(tmp_path):
     info = json.loads((run / "train_best.json").read_text())
     ds = load_dataset({"source": "npz", "path": "img.npz"}, tmp_path, seed=0)
     assert ds.raw_test.dtype == np.uint8 and ds.raw_test.shape[1:] == (8, 8)
-    got = fresh_predict(run, ds.raw_test.tolist(), "uint8")
+    got = fresh_predict(fresh_python, run, ds.raw_test.tolist(), "uint8")
     acc = float(np.mean(np.argmax(got["out"], axis=1) == ds.y_test))
     assert acc == pytest.approx(info["test"]["accuracy"], abs=1e-6) and acc > 0.9
     assert got["labels"]["input"] == "images" and got["labels"]["shape"] == [8, 8]

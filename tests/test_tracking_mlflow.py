@@ -58,10 +58,9 @@ def test_a_run_is_a_parent_mlflow_run_with_a_nested_run_per_trial(write_config, 
     assert natsel.export(tmp_path / "run", mlflow=uri, experiment="tracked") == {"mlflow": 0}
 
 
-def test_an_unreachable_mlflow_server_warns_once_and_the_run_is_the_same(write_config, tmp_path):
+def test_an_unreachable_mlflow_server_warns_once_and_the_run_is_the_same(write_config, tmp_path, plain_tracked_trials):
     """Issue 30: an MLflow server that is not there (MLflow's client retries for minutes): the run ends
     within the tracking timeout after its last trial, exit 0, one warning, the same trials."""
-    plain = natsel.evolve(tracked_config(write_config), tmp_path / "plain", progress=False)
     cfg = tracked_config(write_config, name="t.yaml",
                          tracking="tracking: {mlflow: 'http://127.0.0.1:1', experiment: x, timeout: 3}\n")
     t0 = time.monotonic()
@@ -71,7 +70,7 @@ def test_an_unreachable_mlflow_server_warns_once_and_the_run_is_the_same(write_c
     assert res.returncode == 0, res.stderr
     warnings = [line for line in res.stderr.splitlines() if "tracking" in line]
     assert len(warnings) == 1 and warnings[0].startswith("natsel: warning: tracking to mlflow"), res.stderr
-    assert trial_table(natsel.load_run(tmp_path / "run")) == trial_table(plain)
+    assert trial_table(natsel.load_run(tmp_path / "run")) == plain_tracked_trials
     assert time.monotonic() - t0 < 60
 
 
@@ -81,18 +80,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_an_mlflow_server_gone_mid_run_costs_the_run_nothing(write_config, tmp_path):
+class MlflowServer:
+    """A real `mlflow server` on a free loopback port, in its own process group, with a SQLite store."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.err = folder / "server.err"
+        with self.err.open("w") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
+                                          str(self.port), "--workers", "1", "--backend-store-uri",
+                                          f"sqlite:///{folder / 'server.db'}", "--default-artifact-root",
+                                          (folder / "artifacts").as_uri()],
+                                         stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def mlflow_server(tmp_path_factory):
+    """Started when this module's first test starts, so that its start (importing MLflow, ~10-20 s) goes on
+    while the tests before the one that uses it run; that test waits for its health check."""
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
+    yield server
+    server.kill()
+
+
+def test_an_mlflow_server_gone_mid_run_costs_the_run_nothing(write_config, tmp_path, plain_tracked_trials,
+                                                              mlflow_server):
     """Issue 30: a real `mlflow server` on loopback takes the first 12 trials while the search is held,
     is killed (kill -9, its whole process group), and the search is released: exit 0, one warning
     line, the same trials as a run without tracking, and the run ends at most `tracking.timeout`
     seconds (plus the few trials left and Python's start and exit) after its release."""
-    plain = natsel.evolve(tracked_config(write_config), tmp_path / "plain", progress=False)
-    backend = f"sqlite:///{tmp_path / 'server.db'}"
-    port, timeout = free_port(), 4
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                               "--workers", "1", "--backend-store-uri", backend,
-                               "--default-artifact-root", (tmp_path / "artifacts").as_uri()],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    server, port, timeout = mlflow_server.proc, mlflow_server.port, 4
     proc = None
     release = tmp_path / "release"
     try:
@@ -104,7 +126,7 @@ def test_an_mlflow_server_gone_mid_run_costs_the_run_nothing(write_config, tmp_p
                         break
             except OSError:
                 pass
-            assert server.poll() is None and time.monotonic() < deadline, server.stderr.read() if server.poll() else ""
+            assert server.poll() is None and time.monotonic() < deadline, mlflow_server.err.read_text()[-2000:]
             time.sleep(0.2)
         cfg = tracked_config(write_config, name="gone.yaml", tracking=f"tracking: {{mlflow: 'http://127.0.0.1:{port}', "
                                                                       f"experiment: gone, timeout: {timeout}}}\n")
@@ -118,17 +140,14 @@ def test_an_mlflow_server_gone_mid_run_costs_the_run_nothing(write_config, tmp_p
             sent = len(client.search_runs([exp.experiment_id], "tags.natsel_role = 'trial'")) if exp else 0
             time.sleep(0.3)
         assert sent == 12 and proc.poll() is None, (sent, proc.poll(), proc.poll() is not None and proc.stderr.read())  # held: the 13th trial waits
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=30)
+        mlflow_server.kill()
         t0 = time.monotonic()
         release.touch()
         out, err = proc.communicate(timeout=120)
         ended = time.monotonic() - t0
     finally:
         release.touch()
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        mlflow_server.kill()
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
@@ -136,7 +155,7 @@ def test_an_mlflow_server_gone_mid_run_costs_the_run_nothing(write_config, tmp_p
     warnings = [line for line in err.splitlines() if "tracking" in line]
     assert len(warnings) == 1 and warnings[0].startswith("natsel: warning: tracking to mlflow"), err
     assert "natsel export" in warnings[0]
-    assert trial_table(natsel.load_run(tmp_path / "run")) == trial_table(plain)
+    assert trial_table(natsel.load_run(tmp_path / "run")) == plain_tracked_trials
     assert ended < timeout + 15, ended
 
 
