@@ -59,10 +59,9 @@ about 25 s per seed of a 2-objective problem and 60 s of DTLZ2, so 10 seeds of t
 about 2,600 s in one process, 30-35 min with two. ``--quick`` (zdt1 and coco-f001-d5, 1 seed, 30
 trials) takes about 10 s.
 
-Keras (digits: val_accuracy vs parameter count): not here. TODO(issue 29): a Keras problem would be one
-more entry of ``problem_specs`` whose natsel side uses ``data:``/``model:`` (see bench/search.py
---keras) and whose peers train through natsel's worker code; it needs TensorFlow and is left to the
-Keras side of the issue.
+Keras (digits: val_accuracy vs parameter count, at equal wall-clock, natsel with and without
+``fidelity:``): ``python bench/multiobjective.py --keras [--seconds 120] [--seeds 3]`` runs
+``bench/mo_keras.py`` (its docstring says how).
 """
 
 from __future__ import annotations
@@ -407,6 +406,13 @@ def problem_names(problems: str, dims: str, functions: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--keras" in argv:  # the Keras problem: its own script, its own options
+        import mo_keras
+
+        sys.argv = [str(BENCH / "mo_keras.py"), *(a for a in argv if a != "--keras")]
+        mo_keras.main()
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--problems", default="zdt,coco", help="comma-separated: zdt (the four), coco (--functions x "
                     "--dims), or single ones: zdt1, zdt2, zdt3, dtlz2, coco-f001-d5")

@@ -261,3 +261,16 @@ def test_the_optuna_tracker_mirrors_a_multi_objective_run_as_a_multi_objective_s
         row = by_id[t.user_attrs["natsel_trial"]]
         assert t.values == [row["metrics"]["score"], row["metrics"]["size"]]
         assert (t.system_attrs["constraints"][0] <= 0) == (row["metrics"]["memory"] <= 256)
+
+
+def test_the_models_targets_keep_the_front_apart_when_a_few_trials_are_very_bad():
+    """Objectives that span orders of magnitude (COCO's): scaled by the front's spread and log-compressed,
+    the front's targets stay apart; scaled by every trial's range they were squeezed together."""
+    from natsel.strategies.surrogate import goal_targets
+
+    goal = Goal((("a", Direction(False)), ("b", Direction(False))))
+    rows = [row(i, v) for i, v in enumerate([(0.0, 1.0), (0.5, 0.5), (1.0, 0.0), (1e6, 1e6), (2.0, 3.0)])]
+    front = goal_targets(goal, rows)[:3, :2]
+    assert np.ptp(front[:, 0]) > 0.5 and np.ptp(front[:, 1]) > 0.5
+    assert np.ptp(goal_targets(goal, rows, "range")[:3, :2]) < 1e-5
+    assert (goal_targets(goal, rows)[:, 2] == 0).all()  # no constraint: no violation column entry

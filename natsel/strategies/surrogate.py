@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "model": "trees",  # trees | none (unranked: the ablation the bench measures)
     "max_retries": 25,
     "local": 0.4,  # share of slots that search around the incumbent with an adapted step (0: none)
+    "mo_scale": "front",  # several objectives: how the model's targets are scaled (front | range: the ablation)
 }
 #: a plateau: at least this many scored genomes, of which a model explains less than this share of the variance
 PLATEAU_MIN, PLATEAU_R2 = 10, 0.05
@@ -192,22 +193,33 @@ def evaluated(ctx: PlanContext) -> list[tuple[Genome, float, TrialRow]]:
     return [(t["genome"], rank[t["key"]], t) for t in rows]
 
 
-def goal_targets(goal: Goal, rows: Sequence[TrialRow]) -> np.ndarray:
-    """What the model learns for a goal that is not plain: per trial its objective values turned so
-    that larger is better and scaled to [0, 1] over the trials (1: the best seen), then minus its
-    constraint violation (0 when feasible), one column each."""
+def goal_targets(goal: Goal, rows: Sequence[TrialRow], scale: str = "front") -> np.ndarray:
+    """What the model learns for a goal that is not plain: per trial and objective minus its shortfall
+    from the best value seen, then minus its constraint violation (0 when feasible), one column each.
+
+    ``scale: front``: a shortfall is measured in units of the feasible front's spread on that
+    objective (the best seen to the front's worst) and compressed by log(1 + s), so a few very bad
+    trials (objectives that span orders of magnitude) do not squeeze the front into a sliver of the
+    model's range; ``range``: linear over every trial's range."""
     y = np.array([goal.oriented(t) for t in rows], dtype=float)
-    low, high = y.min(axis=0), y.max(axis=0)
-    y = (y - low) / np.where(high > low, high - low, 1.0)
+    best = y.max(axis=0)
+    if scale == "front":
+        front = goal.front(rows) or list(range(len(rows)))
+        worst = y[front].min(axis=0)
+        span = np.where(best > worst, best - worst, np.maximum(best - y.min(axis=0), 1e-12))
+        short = np.log1p((best - y) / span)
+    else:
+        low = y.min(axis=0)
+        short = (best - y) / np.where(best > low, best - low, 1.0)
     miss = np.array([[goal.violation(t)] for t in rows], dtype=float)
-    return np.hstack([y, -np.minimum(miss, 1e6)])
+    return np.hstack([-short, -np.minimum(miss, 1e6)])
 
 
 def scalarise(pred: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """ParEGO's augmented Tchebycheff scalarisation of predicted :func:`goal_targets` (higher is
-    better): the weighted worst shortfall from 1 (the best seen) plus a little of their sum, and a
+    better): the weighted worst shortfall from the best seen plus a little of their sum, and a
     predicted constraint violation on top, so a child predicted feasible ranks above one that is not."""
-    short = weights * (1.0 - pred[:, :-1])
+    short = weights * np.maximum(-pred[:, :-1], 0.0)
     return -(short.max(axis=1) + 0.05 * short.sum(axis=1)) + 10.0 * np.minimum(pred[:, -1], 0.0)
 
 
@@ -220,11 +232,14 @@ class SurrogateStrategy(Strategy):
     default_startup = 10  # ... after a first generation of 10 (with the default population)
     options_schema = {"startup": int, "candidates": int, "parents": float, "breeding": float, "mutation_rate": float,
                       "explore": float, "random_share": float, "kappa": float, "trees": int, "model": str,
-                      "max_retries": int, "local": float}
+                      "max_retries": int, "local": float,
+                      "mo_scale": str}
 
     @classmethod
     def check_options(cls, options: Any) -> None:
         super().check_options(options)
+        if options.get("mo_scale", "front") not in ("front", "range"):
+            raise ValueError(f"option 'mo_scale' of strategy 'surrogate' must be front or range, got {options['mo_scale']!r}")
         if options.get("model", "trees") not in ("trees", "none"):
             raise ValueError(f"option 'model' of strategy 'surrogate' must be trees or none, got {options['model']!r}")
         for k in ("parents", "breeding", "mutation_rate", "explore", "random_share", "local"):
@@ -342,7 +357,7 @@ class SurrogateStrategy(Strategy):
         full = all(t.get("budget", FULL_BUDGET) == FULL_BUDGET for _, _, t in scored)
         if s["model"] == "trees" and not goal.plain and full:  # a model per objective (and the violation), and
             # each slot ranks its brood by its own random weighting of them (ParEGO), so slots spread along the front
-            targets = goal_targets(goal, [t for _, _, t in scored])
+            targets = goal_targets(goal, [t for _, _, t in scored], s["mo_scale"])
             per_tree = _trees_predict(xc, x, targets, s["trees"], int(rng.integers(2**31)))
             optimistic = per_tree.mean(axis=0) + s["kappa"] * per_tree.std(axis=0)
             lam = rng.dirichlet(np.ones(len(goal.objectives)), size=population)
