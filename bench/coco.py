@@ -42,6 +42,8 @@ import numpy as np
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
+from problems import ids  # noqa: E402
 
 GROUPS = {"separable": range(1, 6), "moderate": range(6, 10), "ill-conditioned": range(10, 15),
           "multimodal": range(15, 20), "weak structure": range(20, 25)}
@@ -125,14 +127,6 @@ def one(job: tuple[str, int, int, int, int, str]) -> dict[str, Any]:
             "best": {str(b * dim): float(best[min(len(best), b * dim) - 1]) for b in (20, 50)}, "n": len(values)}
 
 
-def _ids(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b or a) + 1))
-    return out
-
-
 def report(rows: list[dict[str, Any]]) -> list[str]:
     import statistics
 
@@ -198,7 +192,7 @@ def main() -> None:
         rows = [r for p in args.report for r in json.loads(p.read_text())]
         print("\n".join(report(rows)))
         return
-    jobs = [("bbob-mixint", d, f, i, i, s) for d in _ids(args.dims) for f in _ids(args.functions)
+    jobs = [("bbob-mixint", d, f, i, i, s) for d in ids(args.dims) for f in ids(args.functions)
             for i in range(1, args.instances + 1) for s in args.searchers.split(",")]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     t0 = time.perf_counter()

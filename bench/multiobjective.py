@@ -85,6 +85,8 @@ import numpy as np
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
+from problems import ids  # noqa: E402
 
 SEARCHERS = ["natsel", "nsga2", "tpe", "random"]
 PEERS = ["nsga2", "tpe", "random"]
@@ -383,21 +385,13 @@ def report(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _ids(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b or a) + 1))
-    return out
-
-
 def problem_names(problems: str, dims: str, functions: str) -> list[str]:
     out: list[str] = []
     for p in problems.split(","):
         if p == "zdt":
             out += ZDT
         elif p == "coco":
-            out += [f"coco-f{f:03d}-d{d}" for d in _ids(dims) for f in _ids(functions)]
+            out += [f"coco-f{f:03d}-d{d}" for d in ids(dims) for f in ids(functions)]
         elif p in FUNCS or p.startswith("coco-"):
             out.append(p)
         else:
@@ -437,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     names = problem_names("zdt1,coco-f001-d5" if args.quick and args.problems == "zdt,coco" else args.problems,
                           args.dims, args.functions)
     seeds = args.seeds or (1 if args.quick else 10)
-    budgets = sorted(_ids(args.budgets) if args.budgets else ([20, 30] if args.quick else [50, 100, 300]))
+    budgets = sorted(ids(args.budgets) if args.budgets else ([20, 30] if args.quick else [50, 100, 300]))
     searchers = args.searchers.split(",")
     meta = {}
     for n in names:

@@ -331,3 +331,12 @@ PROBLEMS: dict[str, Problem] = {
         Problem("plateau", PLATEAU_SPACE, plateau, OPTIMA["plateau"], noisy=True),
     )
 }
+
+
+def ids(text: str) -> list[int]:
+    """``"1,3-5"`` -> ``[1, 3, 4, 5]``: the benches' lists of functions, dimensions and budgets."""
+    out: list[int] = []
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        out += list(range(int(a), int(b or a) + 1))
+    return out
