@@ -317,12 +317,14 @@ class Run:
         return outcome(self.trials)
 
     def leaderboard(self, top: int | None = None) -> list[dict[str, Any]]:
-        """Finished trials (one per genome), best first; failed ones last. Copies of a trial are left out."""
+        """Finished trials (one per genome), best first; failed ones last. Copies of a trial are left out.
+        With several objectives: front by front, each by its first objective (rank 1 is :attr:`best`
+        when a trial meets the constraints)."""
         rows = evaluations(self.trials)
         if self.goal.plain:
             rows.sort(key=lambda t: (*self.direction.sort_key(t["fitness"]), t["id"]))
         else:
-            rows = [rows[i] for i in self.goal.order(rows)]
+            rows = [rows[i] for i in self.goal.order(rows, shown=True)]
         ranked = [{"rank": i + 1, **self._shown(t)} for i, t in enumerate(rows)]
         return ranked[:top] if top else ranked
 

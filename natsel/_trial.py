@@ -232,11 +232,12 @@ class Goal:
         pts = [self.oriented(r) for r in rows]
         return pts, [self.violation(r) if p is not None else math.inf for r, p in zip(rows, pts, strict=True)]
 
-    def order(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-        """Indices of ``rows`` best first (ties: the earlier row)."""
-        return self._order(*self._read(rows))
+    def order(self, rows: Sequence[Mapping[str, Any]], shown: bool = False) -> list[int]:
+        """Indices of ``rows`` best first (ties: the earlier row). ``shown``: within a front, by the
+        first objective instead of crowding distance (how a leaderboard lists them)."""
+        return self._order(*self._read(rows), shown=shown)
 
-    def _order(self, pts: list[tuple[float, ...] | None], miss: list[float]) -> list[int]:
+    def _order(self, pts: list[tuple[float, ...] | None], miss: list[float], shown: bool = False) -> list[int]:
         import numpy as np
 
         from natsel._pareto import crowding, fronts
@@ -250,8 +251,8 @@ class Goal:
         arr = np.array([pts[i] for i in feasible], dtype=float).reshape(len(feasible), len(self.names))
         ranked: list[int] = []
         for front in fronts(arr):
-            dist = crowding(arr[front])
-            ranked += [feasible[front[j]] for j in sorted(range(len(front)), key=lambda j: (-dist[j], front[j]))]
+            key = -arr[front, 0] if shown else -crowding(arr[front])
+            ranked += [feasible[front[j]] for j in sorted(range(len(front)), key=lambda j: (key[j], front[j]))]
         return ranked + infeasible + rest
 
     def scores(self, rows: Sequence[Mapping[str, Any]]) -> list[float | None]:

@@ -274,3 +274,13 @@ def test_the_models_targets_keep_the_front_apart_when_a_few_trials_are_very_bad(
     assert np.ptp(front[:, 0]) > 0.5 and np.ptp(front[:, 1]) > 0.5
     assert np.ptp(goal_targets(goal, rows, "range")[:3, :2]) < 1e-5
     assert (goal_targets(goal, rows)[:, 2] == 0).all()  # no constraint: no violation column entry
+
+
+def test_the_leaderboard_lists_front_by_front_best_first_on_the_first_objective(write_config, tmp_path):
+    run = natsel.evolve(mo_config(write_config), tmp_path / "run", progress=False)
+    board = run.leaderboard()
+    front = {t["id"] for t in run.front()}
+    assert board[0]["id"] == run.best["id"]
+    head = board[: len(front)]
+    assert {t["id"] for t in head} == front
+    assert [t["metrics"]["score"] for t in head] == sorted((t["metrics"]["score"] for t in head), reverse=True)
