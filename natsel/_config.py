@@ -760,7 +760,7 @@ def check_goal(v: _V, cfg: Config) -> None:
     if cfg.stop.target is not None:
         raise v.err(("stop", "target"), f"stop target compares one fitness; with {what} it is not defined (use "
                                         "max_trials, timeout or patience)")
-    from natsel._run import HV_OBJECTIVES
+    from natsel._pareto import HV_OBJECTIVES
 
     if cfg.stop.patience is not None and len(cfg.goal.names) > HV_OBJECTIVES:
         raise v.err(("stop", "patience"), f"patience waits for a larger hypervolume, which natsel computes for up to "

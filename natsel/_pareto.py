@@ -12,6 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+#: a run's hypervolume per generation is computed for up to this many objectives (exact hypervolume in
+#: more costs too much to recompute after every generation)
+HV_OBJECTIVES = 3
+
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     """``a`` is at least as good as ``b`` everywhere and better somewhere (larger is better)."""

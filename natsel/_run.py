@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from natsel._pareto import HV_OBJECTIVES
 from natsel._space import SearchSpace
 from natsel._store import RunStore, lock_held
 from natsel._trial import FULL_BUDGET, Direction, Goal, Status, TrialRow, budget_rank, is_number
@@ -87,11 +88,6 @@ def pareto_front(trials: Sequence[TrialRow], goal: Goal) -> list[TrialRow]:
     rows = evaluations(trials)
     front = [rows[i] for i in goal.front(rows)]
     return sorted(front, key=lambda t: (-goal.oriented(t)[0], t["id"]))  # type: ignore[index]
-
-
-#: the hypervolume per generation is computed for up to this many objectives (exact hypervolume in more
-#: costs too much to recompute after every generation)
-HV_OBJECTIVES = 3
 
 
 def hypervolumes(goal: Goal, groups: Sequence[Sequence[TrialRow]]) -> list[float]:
