@@ -137,7 +137,7 @@ def first_unfinished(store: RunStore, loop: Loop | None = None) -> int:
 
 
 def next_rung(rows: list[TrialRow], rungs: list[str] | None, eta: float,
-              goal: Goal | Direction) -> tuple[str, list[TrialRow]] | None:
+              goal: Goal) -> tuple[str, list[TrialRow]] | None:
     """The budget and the trials to promote to a generation's next rung, or None when it is done.
 
     Successive halving: of the highest rung's trials, the best ``len // eta`` (at least one) with a
@@ -145,8 +145,6 @@ def next_rung(rows: list[TrialRow], rungs: list[str] | None, eta: float,
     crowding, as MO-ASHA; infeasible ones after feasible ones) and then slot, so a promotion depends
     only on stored scores.
     """
-    if isinstance(goal, Direction):
-        goal = Goal.single(goal.maximize)
     if not rungs or not rows:
         return None
     reached = max(rungs.index(r["budget"]) for r in rows if r["budget"] in rungs)

@@ -52,11 +52,6 @@ def evaluations(trials: Sequence[TrialRow], budget: str | None = FULL_BUDGET) ->
     return out
 
 
-def as_goal(goal: Goal | bool) -> Goal:
-    """A goal, from a goal or (a single objective) from whether it maximises."""
-    return goal if isinstance(goal, Goal) else Goal.single(bool(goal))
-
-
 def _best_row(rows: Sequence[TrialRow], goal: Goal) -> TrialRow | None:
     if goal.plain:  # the single objective's best, ties: the earliest (as natsel has always picked it)
         best: TrialRow | None = None
@@ -68,11 +63,10 @@ def _best_row(rows: Sequence[TrialRow], goal: Goal) -> TrialRow | None:
     return None if i is None else rows[i]
 
 
-def pick_best(trials: Sequence[TrialRow], goal: Goal | bool) -> dict[str, Any] | None:
+def pick_best(trials: Sequence[TrialRow], goal: Goal) -> dict[str, Any] | None:
     """The fittest finished full-budget trial (cache hits count, copies are not counted twice); ties:
     earliest. With constraints, the fittest feasible one (the least infeasible if none is); with
     several objectives, the feasible front's best on the first objective."""
-    goal = as_goal(goal)
     best = _best_row(evaluations(trials), goal)
     if best is None:
         return None
@@ -141,10 +135,9 @@ def outcome(trials: Sequence[TrialRow]) -> dict[str, Any]:
     }
 
 
-def compute_history(trials: Sequence[TrialRow], goal: Goal | bool) -> list[dict[str, Any]]:
+def compute_history(trials: Sequence[TrialRow], goal: Goal) -> list[dict[str, Any]]:
     """Per generation: fitness statistics of the population, counts, and the best so far (with
     several objectives also the front's size and hypervolume so far, :func:`hypervolumes`)."""
-    goal = as_goal(goal)
     direction = goal.direction
     gens: dict[int, list[TrialRow]] = {}
     for t in trials:
