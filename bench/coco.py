@@ -118,7 +118,8 @@ def one(job: tuple[str, int, int, int, int, str]) -> dict[str, Any]:
     budget = 50 * dim
     t0 = time.perf_counter()
     if searcher.startswith("natsel"):  # natsel, or natsel:option=value,... (an ablation of the default)
-        options = {k: float(v) for k, _, v in (o.partition("=") for o in searcher.partition(":")[2].split(";") if o)}
+        options = {k: int(v) if v.isdigit() else float(v)
+                   for k, _, v in (o.partition("=") for o in searcher.partition(":")[2].split(";") if o)}
         values = run_natsel(problem, budget, seed, options)
     else:
         values = run_optuna(searcher, problem, budget, seed)
@@ -154,26 +155,37 @@ def report(rows: list[dict[str, Any]]) -> list[str]:
                     se = statistics.stdev(v) / math.sqrt(len(v)) if len(v) > 1 else 0.0
                     cells.append(f"{statistics.mean(v):>9.2f} ± {se:<4.2f}" if v else f"{'-':>16}")
                 lines.append(f"{group:<16}{b:>7} " + "".join(cells))
-        lines.append("natsel per function (mean over instances; tie: within one s.e. of the difference):")
-        for peer in [s for s in searchers if s != "natsel"]:
-            for b in budgets:
-                w = t = lo = 0
-                for f in range(1, 25):
-                    a = [score[("natsel", f, i, b)] for i in insts if ("natsel", f, i, b) in score]
-                    c = [score[(peer, f, i, b)] for i in insts if (peer, f, i, b) in score]
-                    if not a or not c:
-                        continue
-                    d = statistics.mean(a) - statistics.mean(c)
-                    se = math.sqrt(sum((statistics.stdev(x) ** 2 / len(x)) if len(x) > 1 else 0.0 for x in (a, c)))
-                    if abs(d) <= se:
-                        t += 1
-                    elif d < 0:
-                        w += 1
-                    else:
-                        lo += 1
-                lines.append(f"  vs {peer:<7} at {b:>4}: {w} wins, {t} ties, {lo} losses")
+        for mine in [s for s in searchers if s.startswith("natsel")]:
+            lines.extend(versus(mine, [s for s in searchers if s != mine], budgets, insts, score))
         secs = {s: statistics.mean([r["seconds"] for r in here if r["searcher"] == s]) for s in searchers}
         lines.append("mean seconds per run: " + ", ".join(f"{s} {v:.1f}" for s, v in secs.items()))
+    return lines
+
+
+def versus(mine: str, peers: list[str], budgets: list[int], insts: list[int],
+           score: dict[tuple[str, int, int, int], float]) -> list[str]:
+    """``mine``'s wins / ties / losses against each peer, per function (the mean over its instances; a tie:
+    a difference within one standard error of it)."""
+    import statistics
+
+    lines = [f"{mine} per function (mean over instances; tie: within one s.e. of the difference):"]
+    for peer in peers:
+        for b in budgets:
+            w = t = lo = 0
+            for f in range(1, 25):
+                a = [score[(mine, f, i, b)] for i in insts if (mine, f, i, b) in score]
+                c = [score[(peer, f, i, b)] for i in insts if (peer, f, i, b) in score]
+                if not a or not c:
+                    continue
+                d = statistics.mean(a) - statistics.mean(c)
+                se = math.sqrt(sum((statistics.stdev(x) ** 2 / len(x)) if len(x) > 1 else 0.0 for x in (a, c)))
+                if abs(d) <= se:
+                    t += 1
+                elif d < 0:
+                    w += 1
+                else:
+                    lo += 1
+            lines.append(f"  vs {peer:<7} at {b:>4}: {w} wins, {t} ties, {lo} losses (at least level on {w + t})")
     return lines
 
 
