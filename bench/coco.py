@@ -118,7 +118,7 @@ def one(job: tuple[str, int, int, int, int, str]) -> dict[str, Any]:
     budget = 50 * dim
     t0 = time.perf_counter()
     if searcher.startswith("natsel"):  # natsel, or natsel:option=value,... (an ablation of the default)
-        options = {k: int(v) if v.isdigit() else float(v)
+        options = {k: {"true": True, "false": False}[v] if v in ("true", "false") else int(v) if v.isdigit() else float(v)
                    for k, _, v in (o.partition("=") for o in searcher.partition(":")[2].split(";") if o)}
         values = run_natsel(problem, budget, seed, options)
     else:
@@ -131,11 +131,11 @@ def one(job: tuple[str, int, int, int, int, str]) -> dict[str, Any]:
 def report(rows: list[dict[str, Any]]) -> list[str]:
     import statistics
 
-    searchers = list(dict.fromkeys([s for s in SEARCHERS if any(r["searcher"] == s for r in rows)]
-                                   + sorted({r["searcher"] for r in rows})))
     lines = []
     for dim in sorted({r["dim"] for r in rows}):
-        here = [r for r in rows if r["dim"] == dim]
+        here = [r for r in rows if r["dim"] == dim]  # (an ablation may have been run in one dimension only)
+        searchers = list(dict.fromkeys([s for s in SEARCHERS if any(r["searcher"] == s for r in here)]
+                                       + sorted({r["searcher"] for r in here})))
         ref: dict[tuple[int, int], float] = {}
         for r in here:
             k = (r["function"], r["instance"])
