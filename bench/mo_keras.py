@@ -174,7 +174,7 @@ def table(results: dict[str, list[dict[str, Any]]]) -> list[str]:
         if name != "natsel+fidelity" and len(ref) == len(hv) and len(hv) > 1:
             d = ref - hv
             se_d = d.std(ddof=1) / math.sqrt(len(d))
-            verdict = "tie" if abs(d.mean()) <= se_d else ("natsel+fidelity ahead" if d.mean() > 0 else "behind")
+            verdict = "tie" if abs(d.mean()) <= se_d else ("natsel+fidelity ahead" if d.mean() > 0 else "natsel+fidelity behind")
             verdict += f" (diff {d.mean():+.4f} ± {se_d:.4f})"
         lines.append(f"{name:<16} {hv.mean():>11.4f} ± {se:<6.4f} {np.mean([r['n'] for r in runs]):>8.1f} "
                      f"{np.mean([r['front'] for r in runs]):>6.1f}  {verdict}")
