@@ -108,6 +108,18 @@ def run_optuna(kind: str, problem: Any, budget: int, seed: int) -> list[float]:
     return out
 
 
+def option_value(text: str) -> Any:
+    """A strategy option's value as written after ``natsel:name=``: true/false, an int, a float, else the text."""
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def one(job: tuple[str, int, int, int, int, str]) -> dict[str, Any]:
     """One (problem, searcher) run: the best-so-far values at each budget, and its seconds."""
     suite_name, dim, fid, inst, seed, searcher = job
@@ -118,8 +130,7 @@ def one(job: tuple[str, int, int, int, int, str]) -> dict[str, Any]:
     budget = 50 * dim
     t0 = time.perf_counter()
     if searcher.startswith("natsel"):  # natsel, or natsel:option=value,... (an ablation of the default)
-        options = {k: {"true": True, "false": False}[v] if v in ("true", "false") else int(v) if v.isdigit() else float(v)
-                   for k, _, v in (o.partition("=") for o in searcher.partition(":")[2].split(";") if o)}
+        options = {k: option_value(v) for k, _, v in (o.partition("=") for o in searcher.partition(":")[2].split(";") if o)}
         values = run_natsel(problem, budget, seed, options)
     else:
         values = run_optuna(searcher, problem, budget, seed)
