@@ -1,7 +1,10 @@
 """Importing the user's code: ``module:function`` references from a config.
 
-The config's folder comes first on ``sys.path``, and a same-named module imported earlier from
-another folder is not reused. A reference's identity (file and source hash) scopes shared caches.
+The config's folder comes first on ``sys.path`` while the named module is imported (its own imports
+find the files beside it first, as a script's do), and goes to the end of ``sys.path`` after, so it
+never hides a standard or installed module from anything imported later: in this process, in the
+worker processes it starts, or on a Dask worker that serves other runs too. A same-named module
+imported earlier from another folder is not reused. A reference's identity (file and source hash) scopes shared caches.
 
 What runs is what is hashed: a user's module (one outside the Python installation) that natsel
 imports is compiled from the bytes natsel hashes, never from a cached ``.pyc``, and when its file
@@ -136,20 +139,28 @@ def _import_module(mod_name: str, base_dir: Path) -> Any:
     """
     folder = base_dir.resolve()
     base = str(base_dir)
-    if base in sys.path:
+    where = sys.path.index(base) if base in sys.path else None
+    if where is not None:
         sys.path.remove(base)
     sys.path.insert(0, base)
-    local = _local_module_file(mod_name, base_dir)
-    if local is None or not _found_elsewhere(mod_name.split(".")[0], folder):
-        return _current(mod_name)
-    import types
+    try:
+        local = _local_module_file(mod_name, base_dir)
+        if local is None or not _found_elsewhere(mod_name.split(".")[0], folder):
+            return _current(mod_name)
+        import types
 
-    private = "_natsel_user_" + hashlib.sha256(str(folder).encode()).hexdigest()[:12]
-    if private not in sys.modules:
-        package = types.ModuleType(private, f"natsel's view of the modules in {folder}")
-        package.__path__ = [str(folder)]
-        sys.modules[private] = package
-    return _current(f"{private}.{mod_name}")
+        private = "_natsel_user_" + hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+        if private not in sys.modules:
+            package = types.ModuleType(private, f"natsel's view of the modules in {folder}")
+            package.__path__ = [str(folder)]
+            sys.modules[private] = package
+        return _current(f"{private}.{mod_name}")
+    finally:
+        # back where the user had it, or last: still importable (a function that imports a file
+        # beside it when called), but never ahead of the modules everything else imports
+        if base in sys.path:
+            sys.path.remove(base)
+        sys.path.insert(where if where is not None else len(sys.path), base)
 
 
 #: the module name of references to functions held in this process (``natsel.evolve(cfg, fitness=fn)``
@@ -188,7 +199,7 @@ def hold_in_process(fn: Any) -> str:
 
 
 def resolve_callable(ref: str, base_dir: Path, expect: str | None = None) -> Any:
-    """Import ``package.module:function``; the config's folder is importable too (and comes first).
+    """Import ``package.module:function``; the config's folder is importable too (first while importing).
 
     ``expect``: the source hash the run was started with (:func:`callable_identity`); a module that
     is not that source any more is refused (ValueError), so no score is filed under another file's hash."""

@@ -363,3 +363,19 @@ def test_a_fitness_edited_between_runs_is_what_the_next_run_scores(tmp_path, wri
         assert [t["fitness"] + 1000.0 for t in first.trials] == [t["fitness"] for t in second.trials]
     finally:
         cluster.stop()
+
+
+def test_one_runs_folder_hides_no_standard_module_from_the_next_run_on_the_cluster(cluster, tmp_path):
+    """A Dask worker put each run's config folder first on its sys.path for good, so on a shared cluster a
+    colorsys.py in one run's folder replaced the standard module in the next run's trials."""
+    from test_trust import two_folders
+
+    a, b = two_folders(tmp_path)
+    runs = []
+    for folder in (a, b):
+        cfg = natsel.load_config(folder / "config.yaml")
+        cfg.executor.type, cfg.executor.scheduler = "dask", cluster.address
+        runs.append(natsel.evolve(cfg, folder / "run", progress=False, plots=False))
+    assert sorted(t["fitness"] for t in runs[0].trials) == [3.0, 6.0]
+    assert [t["status"] for t in runs[1].trials] == ["ok", "ok"], [t["error"] for t in runs[1].trials]
+    assert sorted(t["fitness"] for t in runs[1].trials) == [1.5, 2.5]

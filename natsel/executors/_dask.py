@@ -122,7 +122,7 @@ def check_worker(spec: dict[str, Any]) -> str | None:
 
     for p in spec.get("sys_path", []):
         if p not in sys.path:
-            sys.path.insert(0, p)
+            sys.path.append(p)  # importable; first only while resolve_callable imports from it
     try:
         try:
             get(str(spec["kind"]))

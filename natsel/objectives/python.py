@@ -90,7 +90,7 @@ def python_objective(spec: Mapping[str, Any]) -> Objective:
     """Score genomes with the function ``spec["ref"]`` names; anything it does wrong fails the trial."""
     for p in spec.get("sys_path", []):
         if p not in sys.path:
-            sys.path.insert(0, p)
+            sys.path.append(p)  # importable; first only while resolve_callable imports from it
     # the source the run was started with, or a refusal: what runs is what the cache scope hashed
     fn = resolve_callable(spec["ref"], Path(spec.get("base_dir", ".")), expect=spec.get("sha256") or None)
     try:
