@@ -14,7 +14,8 @@ Optuna's samplers ask 2 genomes at a time and tell their scores, until the time 
 that started before the end finishes; so does natsel's last trial). Each training is the same
 (``max_epochs``, patience, seed per genome); ``natsel+fidelity`` screens each generation's genomes at
 the first rung and trains the best third of each rung on (digits: 9 genomes at 2 epochs, 3 at 6;
-fashion: 18 at 1, 6 at 3, 2 at 9, so each rung fills the 2 workers).
+fashion: 18 at 1, 6 at 3, 2 at 9, so each rung fills the 2 workers). ``--minimum`` and ``--population``
+change the first rung and the genomes a generation (``--minimum 3 --population 12``: 12 at 3 epochs, 4 at 9).
 
 Hypervolume: of the full-budget trials' (1 - val_accuracy, log10(params)) front, both minimised,
 against the reference point (0.5, log10 of the largest network the space holds), by Optuna's
@@ -191,11 +192,17 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=120.0, help="wall-clock per search (default 120)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--problem", choices=sorted(PROBLEMS), default="digits")
+    ap.add_argument("--minimum", type=int, help="natsel+fidelity's first rung in epochs (default: the problem's)")
+    ap.add_argument("--population", type=int, help="natsel+fidelity's genomes a generation (default: the problem's)")
     ap.add_argument("--searchers", default=",".join(SEARCHERS))
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     global PROBLEM
     PROBLEM = a.problem
+    if a.minimum is not None:
+        PROBLEMS[PROBLEM]["fidelity"] = {**PROBLEMS[PROBLEM]["fidelity"], "minimum": a.minimum}
+    if a.population is not None:
+        PROBLEMS[PROBLEM]["population"] = a.population
     results: dict[str, list[dict[str, Any]]] = {s: [] for s in a.searchers.split(",")}
     for seed in range(a.seeds):
         for name in results:
@@ -205,7 +212,9 @@ def main() -> None:
                                   "seconds": time.monotonic() - t0, "rows": rows})
             print(f"seed {seed} {name}: hv {results[name][-1]['hv']:.4f}, {len(rows)} full-budget trials, "
                   f"{time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
-    print(f"{PROBLEM}, val_accuracy (max) vs params (min), {a.seconds:g} s each, {WORKERS} workers, {a.seeds} seeds; "
+    fid = PROBLEMS[PROBLEM]
+    print(f"{PROBLEM}, val_accuracy (max) vs params (min), {a.seconds:g} s each, {WORKERS} workers, {a.seeds} seeds, "
+          f"natsel+fidelity from {fid['fidelity']['minimum']} epochs, {fid['population']} genomes a generation; "
           f"hypervolume of (1 - accuracy, log10 params) to {tuple(round(r, 3) for r in reference())} (Optuna's)")
     for line in table(results):
         print(line)
