@@ -212,9 +212,9 @@ def main() -> None:
                                   "seconds": time.monotonic() - t0, "rows": rows})
             print(f"seed {seed} {name}: hv {results[name][-1]['hv']:.4f}, {len(rows)} full-budget trials, "
                   f"{time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
-    fid = PROBLEMS[PROBLEM]
+    p = PROBLEMS[PROBLEM]
     print(f"{PROBLEM}, val_accuracy (max) vs params (min), {a.seconds:g} s each, {WORKERS} workers, {a.seeds} seeds, "
-          f"natsel+fidelity from {fid['fidelity']['minimum']} epochs, {fid['population']} genomes a generation; "
+          f"natsel+fidelity from {p['fidelity']['minimum']} epochs, {p['population']} genomes a generation; "
           f"hypervolume of (1 - accuracy, log10 params) to {tuple(round(r, 3) for r in reference())} (Optuna's)")
     for line in table(results):
         print(line)

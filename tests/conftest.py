@@ -22,6 +22,24 @@ def write_config(tmp_path: Path):
     return write
 
 
+@pytest.fixture
+def two_folders(tmp_path: Path) -> tuple[Path, Path]:
+    """Folder a: a fitness module, a file it imports when called, and a colorsys.py that is not the standard
+    one; folder b: a fitness that imports the standard colorsys when called."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "colorsys.py").write_text("raise ImportError('the colorsys.py of folder a was imported')\n")
+    (a / "beside.py").write_text("VALUE = 3.0\n")
+    (a / "fit_a.py").write_text("def score(genome):\n    import beside\n    return beside.VALUE * genome['x']\n")
+    (b / "fit_b.py").write_text("def score(genome):\n    import colorsys\n"
+                                "    return colorsys.rgb_to_hsv(0.2, 0.4, 0.4)[0] + genome['x']\n")
+    for folder, name in ((a, "fit_a"), (b, "fit_b")):
+        (folder / "config.yaml").write_text(f"fitness: {name}:score\nworkers: 1\nevolution: {{population: 2, "
+                                            "generations: 1}\nspace:\n  x: [1, 2]\n")
+    return a, b
+
+
 @pytest.fixture(autouse=True)
 def _fresh_helper_calls():
     import sys

@@ -365,12 +365,10 @@ def test_a_fitness_edited_between_runs_is_what_the_next_run_scores(tmp_path, wri
         cluster.stop()
 
 
-def test_one_runs_folder_hides_no_standard_module_from_the_next_run_on_the_cluster(cluster, tmp_path):
+def test_one_runs_folder_hides_no_standard_module_from_the_next_run_on_the_cluster(cluster, two_folders):
     """A Dask worker put each run's config folder first on its sys.path for good, so on a shared cluster a
     colorsys.py in one run's folder replaced the standard module in the next run's trials."""
-    from test_trust import two_folders
-
-    a, b = two_folders(tmp_path)
+    a, b = two_folders
     runs = []
     for folder in (a, b):
         cfg = natsel.load_config(folder / "config.yaml")

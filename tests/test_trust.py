@@ -701,28 +701,11 @@ def test_plot_of_a_run_whose_every_trial_failed_says_they_failed(write_config, t
     assert not (tmp_path / "run" / "plots" / "report.html").exists()
 
 
-def two_folders(tmp_path):
-    """Folder a: a fitness module, a file it imports when called, and a colorsys.py that is not the standard
-    one; folder b: a fitness that imports the standard colorsys when called."""
-    a, b = tmp_path / "a", tmp_path / "b"
-    a.mkdir()
-    b.mkdir()
-    (a / "colorsys.py").write_text("raise ImportError('the colorsys.py of folder a was imported')\n")
-    (a / "beside.py").write_text("VALUE = 3.0\n")
-    (a / "fit_a.py").write_text("def score(genome):\n    import beside\n    return beside.VALUE * genome['x']\n")
-    (b / "fit_b.py").write_text("def score(genome):\n    import colorsys\n"
-                                "    return colorsys.rgb_to_hsv(0.2, 0.4, 0.4)[0] + genome['x']\n")
-    for folder, name in ((a, "fit_a"), (b, "fit_b")):
-        (folder / "config.yaml").write_text(f"fitness: {name}:score\nworkers: 1\nevolution: {{population: 2, "
-                                            "generations: 1}\nspace:\n  x: [1, 2]\n")
-    return a, b
-
-
-def test_a_config_folder_hides_no_standard_module_from_a_later_run(tmp_path):
+def test_a_config_folder_hides_no_standard_module_from_a_later_run(two_folders):
     """A config's folder stayed first on sys.path after natsel imported its module, so every worker started
     later in that process (another run, from another folder) imported the folder's colorsys.py instead of
     the standard module; a run from a folder holding queue.py broke every later Keras run of the process."""
-    a, b = two_folders(tmp_path)
+    a, b = two_folders
     cfg_a = natsel.load_config(a / "config.yaml")
     cfg_a.workers = 0  # in this process: the file beside the module is still found when the function runs
     first = natsel.evolve(cfg_a, a / "run", progress=False, plots=False)
