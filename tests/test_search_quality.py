@@ -90,3 +90,18 @@ def test_the_default_strategy_is_still_deterministic(write_config, tmp_path):
     a = run(write_config, tmp_path, seed=3)
     b = run(write_config, tmp_path / "again", seed=3)
     assert [(t["key"], t["origin"]) for t in a.trials] == [(t["key"], t["origin"]) for t in b.trials]
+
+
+def test_coordinate_slots_change_one_discrete_gene_of_the_incumbent(write_config, tmp_path):
+    """Issue 27: a coordinate slot trains the best genome so far with exactly one discrete gene (a
+    choice, or an integer of at most 32 values) set to another value; wide integers and floats stay."""
+    cfg = write_config(RUN.replace("  z:", "  k: {{low: 0, high: 7}}\n  z:").format(
+        fitness="mixed_x", generations=8, seed=1, schedule=""))
+    r = natsel.evolve(cfg, tmp_path / "run", progress=False, plots=False)
+    coordinate = [t for t in r.trials if t["origin"] == "coordinate"]
+    assert len(coordinate) >= 5
+    for t in coordinate:
+        before = sorted((u for u in r.trials if u["generation"] < t["generation"] and u["fitness"] is not None),
+                        key=lambda u: (-u["fitness"], u["id"]))
+        changed = {k for k, v in t["genome"].items() if v != before[0]["genome"][k]}
+        assert len(changed) == 1 and changed <= {"y", "k"}, (t["genome"], before[0]["genome"])

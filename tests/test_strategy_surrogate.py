@@ -40,7 +40,7 @@ def test_surrogate_is_the_default_and_plans_from_stored_results_only(write_confi
     shuffled = natsel.evolve(cfg, tmp_path / "reversed", progress=False)
     table = [(t["generation"], t["slot"], t["key"], t["fitness"]) for t in straight.trials]
     assert table == [(t["generation"], t["slot"], t["key"], t["fitness"]) for t in shuffled.trials]
-    assert {t["origin"] for t in straight.trials if t["generation"] > 0} <= {"surrogate", "mutation", "local", "random"}
+    assert {t["origin"] for t in straight.trials if t["generation"] > 0} <= {"surrogate", "mutation", "local", "coordinate", "random"}
     keys = [t["key"] for t in straight.trials]
     assert len(keys) == len(set(keys))  # nothing planned twice
 

@@ -14,7 +14,10 @@ Per generation (measured against Optuna's TPE in ``bench/search.py``; docs/genet
    another value; ``random_share`` of the children are sampled afresh;
 4. an ExtraTrees model fitted on every trial so far ranks each brood by predicted fitness plus
    ``kappa`` times the spread across its trees (optimism where the model is unsure), and the slot
-   trains its best child; ``explore`` of the slots take a random child of their brood instead.
+   trains its best child; ``explore`` of the slots take a random child of their brood instead;
+5. ``local`` of the slots breed around the best genome so far with a step adapted from the history
+   (:func:`local_step`), and ``coordinate`` of them try it with one discrete gene changed (the model
+   picking which); a plateau (the model explains nothing) turns half the slots to random genomes.
 
 Determinism: everything is drawn from the generation's ``rng(seed, g)`` and fitted on the stored
 trials in id order (the trees get a seed from that rng and run single-threaded), so the plan never
@@ -50,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "model": "trees",  # trees | none (unranked: the ablation the bench measures)
     "max_retries": 25,
     "local": 0.4,  # share of slots that search around the incumbent with an adapted step (0: none)
+    "coordinate": 0.2,  # share of slots that change one discrete gene of the incumbent, the model picking which
     "mo_scale": "front",  # several objectives: how the model's targets are scaled (front | range: the ablation)
 }
 #: a plateau: at least this many scored genomes, of which a model explains less than this share of the variance
@@ -80,6 +84,17 @@ def _mutate_gene(gene: Gene, value: Any, sigma: float, rng: np.random.Generator)
         if canonical(new) != canonical(value):
             return new
     return gene.mutate(value, rng)
+
+
+def _other(gene: Gene, value: Any, rng: np.random.Generator) -> Any:
+    """Another value of a discrete gene, uniformly."""
+    if isinstance(gene, Choice):
+        return gene.mutate(value, rng)
+    n = int(gene.size)
+    k = int(rng.integers(n - 1))
+    here = round((float(value) - gene.low) / gene.step)  # type: ignore[attr-defined]
+    k += k >= here
+    return int(gene.low + k * gene.step)  # type: ignore[attr-defined]
 
 
 def _mutate(genome: Genome, genes: Sequence[Gene], sigmas: np.ndarray, rng: np.random.Generator,
@@ -232,7 +247,7 @@ class SurrogateStrategy(Strategy):
     default_startup = 10  # ... after a first generation of 10 (with the default population)
     options_schema = {"startup": int, "candidates": int, "parents": float, "breeding": float, "mutation_rate": float,
                       "explore": float, "random_share": float, "kappa": float, "trees": int, "model": str,
-                      "max_retries": int, "local": float,
+                      "max_retries": int, "local": float, "coordinate": float,
                       "mo_scale": str}
 
     @classmethod
@@ -242,7 +257,7 @@ class SurrogateStrategy(Strategy):
             raise ValueError(f"option 'mo_scale' of strategy 'surrogate' must be front or range, got {options['mo_scale']!r}")
         if options.get("model", "trees") not in ("trees", "none"):
             raise ValueError(f"option 'model' of strategy 'surrogate' must be trees or none, got {options['model']!r}")
-        for k in ("parents", "breeding", "mutation_rate", "explore", "random_share", "local"):
+        for k in ("parents", "breeding", "mutation_rate", "explore", "random_share", "local", "coordinate"):
             if k in options and not 0 <= options[k] <= 1:
                 raise ValueError(f"option '{k}' of strategy 'surrogate' must be between 0 and 1, got {options[k]!r}")
         for k in ("startup", "candidates", "trees"):
@@ -322,9 +337,13 @@ class SurrogateStrategy(Strategy):
         n_local = 0 if plateau or not goal.plain else (int(round(s["local"] * population)) if population > 1
                                                        else int(rng.random() < s["local"]))
         n_random = int(math.ceil(0.5 * population)) if plateau else 0
+        discrete = [g for g in genes if isinstance(g, Choice) or g.size <= 32]
+        n_coord = 0 if plateau or not goal.plain or not discrete else (
+            int(round(s["coordinate"] * population)) if population > 1 else int(rng.random() < s["coordinate"]))
         special = rng.permutation(population)
         local_slots = set(special[:n_local].tolist())
         random_slots = set(special[n_local : n_local + n_random].tolist())
+        coord_slots = set(special[n_local + n_random : n_local + n_random + n_coord].tolist())
         incumbent = scored[int(order[0])][0]
         step = local_step(ctx) if local_slots else 0.0
 
@@ -335,6 +354,10 @@ class SurrogateStrategy(Strategy):
             slot = i // s["candidates"]
             if slot in local_slots:
                 child = _local_child(incumbent, genes, step, rng)
+            elif slot in coord_slots:
+                child = dict(incumbent)
+                gene = discrete[int(rng.integers(len(discrete)))]
+                child[gene.name] = _other(gene, incumbent[gene.name], rng)
             elif slot in random_slots or rng.random() < s["random_share"]:
                 child = space.sample(rng)
             else:
@@ -377,6 +400,6 @@ class SurrogateStrategy(Strategy):
             if members:
                 pick = members[int(rng.integers(len(members)))] if slot in exploring | random_slots else members[0]
                 keys.add(space.key(cands[pick]))
-                origin = "local" if slot in local_slots else "random" if slot in random_slots else "surrogate"
+                origin = "local" if slot in local_slots else "coordinate" if slot in coord_slots else "random" if slot in random_slots else "surrogate"
                 out.append(Planned(cands[pick], origin))
         return out
