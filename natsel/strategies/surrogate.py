@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from natsel._space import Choice, Gene, Genome, SearchSpace, canonical
+from natsel._space import Choice, Gene, Genome, IntRange, SearchSpace, canonical
 from natsel._trial import FULL_BUDGET, Goal, TrialRow, budget_rank
 from natsel.strategies._base import PlanContext, Planned, Strategy, by_budget
 from natsel.strategies.genetic import all_known, crossover_uniform, dedupe, mutate
@@ -64,6 +64,8 @@ LOCAL_STEP = (0.1, 1e-7, 0.3)
 #: shrinks by its fourth root after one that did not: the 1/5 success rule (Rechenberg)
 LOCAL_GROW = 1.5
 SIGMA = (0.2, 0.25)  # the mutation step's range in the encoded space
+#: coordinate moves: the integer genes with at most this many values count as discrete (with every choice)
+COORDINATE_MAX_VALUES = 32
 
 
 def _genes(space: SearchSpace) -> list[Gene]:
@@ -86,15 +88,12 @@ def _mutate_gene(gene: Gene, value: Any, sigma: float, rng: np.random.Generator)
     return gene.mutate(value, rng)
 
 
-def _other(gene: Gene, value: Any, rng: np.random.Generator) -> Any:
-    """Another value of a discrete gene, uniformly."""
+def _other(gene: Choice | IntRange, value: Any, rng: np.random.Generator) -> Any:
+    """Another value of a discrete gene, each with the same chance."""
     if isinstance(gene, Choice):
         return gene.mutate(value, rng)
-    n = int(gene.size)
-    k = int(rng.integers(n - 1))
-    here = round((float(value) - gene.low) / gene.step)  # type: ignore[attr-defined]
-    k += k >= here
-    return int(gene.low + k * gene.step)  # type: ignore[attr-defined]
+    others = [v for v in range(int(gene.low), int(gene.high) + 1, gene.step) if v != int(value)]
+    return others[int(rng.integers(len(others)))]
 
 
 def _mutate(genome: Genome, genes: Sequence[Gene], sigmas: np.ndarray, rng: np.random.Generator,
@@ -337,7 +336,7 @@ class SurrogateStrategy(Strategy):
         n_local = 0 if plateau or not goal.plain else (int(round(s["local"] * population)) if population > 1
                                                        else int(rng.random() < s["local"]))
         n_random = int(math.ceil(0.5 * population)) if plateau else 0
-        discrete = [g for g in genes if isinstance(g, Choice) or g.size <= 32]
+        discrete = [g for g in genes if isinstance(g, Choice) or isinstance(g, IntRange) and g.size <= COORDINATE_MAX_VALUES]
         n_coord = 0 if plateau or not goal.plain or not discrete else (
             int(round(s["coordinate"] * population)) if population > 1 else int(rng.random() < s["coordinate"]))
         special = rng.permutation(population)
