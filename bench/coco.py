@@ -3,6 +3,8 @@
     python bench/coco.py                               # bbob-mixint, 24 functions, d 5 and 10, 5 instances
     python bench/coco.py --dims 5 --instances 2 --functions 1-24 --jobs 2
     python bench/coco.py --report out.json             # print the table of a saved run
+    python bench/coco.py --dims 5 --instances 10 --first-instance 6 --out more.json   # instances 6-15
+    python bench/coco.py --report out.json more.json   # both runs pooled (runs are deterministic)
 
 Needs ``pip install coco-experiment optuna cmaes`` (the ``bench`` extra). The suite is the COCO
 platform's ``bbob-mixint`` (nobody here wrote it): each problem's first ``number_of_integer_variables``
@@ -205,6 +207,8 @@ def main() -> None:
     ap.add_argument("--dims", default="5,10")
     ap.add_argument("--functions", default="1-24")
     ap.add_argument("--instances", type=int, default=5)
+    ap.add_argument("--first-instance", type=int, default=1,
+                    help="instances first..first+instances-1 (runs are deterministic: pool several with --report)")
     ap.add_argument("--searchers", default=",".join(SEARCHERS),
                     help="comma-separated; natsel:opt=v;opt=v runs the default strategy with other options")
     ap.add_argument("--jobs", type=int, default=2)
@@ -216,7 +220,7 @@ def main() -> None:
         print("\n".join(report(rows)))
         return
     jobs = [("bbob-mixint", d, f, i, i, s) for d in ids(args.dims) for f in ids(args.functions)
-            for i in range(1, args.instances + 1) for s in args.searchers.split(",")]
+            for i in range(args.first_instance, args.first_instance + args.instances) for s in args.searchers.split(",")]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     t0 = time.perf_counter()
     rows = []
