@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -159,6 +160,12 @@ def noisy(genome: dict) -> float:
 
 def no_budget(genome: dict) -> float:
     return float(genome["x"])
+
+
+def mixed_stretched(genome: dict) -> float:
+    """``mixed`` through a steep increasing transform (scores from 0 down to about -1e33): the same
+    order of genomes, a very different scale."""
+    return 1.0 - math.exp(-10.0 * mixed(genome))
 
 
 def mixed_x(genome: dict) -> float:

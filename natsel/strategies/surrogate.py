@@ -12,8 +12,9 @@ Per generation (measured against Optuna's TPE in ``bench/search.py``; docs/genet
    probability ``mutation_rate`` (at least one gene): a numeric gene by a Gaussian step in its
    [0, 1] encoding (the spread of the best trials, clipped to [0.2, 0.25]), a categorical gene to
    another value; ``random_share`` of the children are sampled afresh;
-4. an ExtraTrees model fitted on every trial so far ranks each brood by predicted fitness plus
-   ``kappa`` times the spread across its trees (optimism where the model is unsure), and the slot
+4. an ExtraTrees model fitted on every trial so far (on the ranks of their scores, so the plan depends
+   on their order only, whatever the fitness's scale: ``target``) ranks each brood by predicted rank
+   plus ``kappa`` times the spread across its trees (optimism where the model is unsure), and the slot
    trains its best child; ``explore`` of the slots take a random child of their brood instead;
 5. ``local`` of the slots breed around the best genome so far with a step adapted from the history
    (:func:`local_step`), and ``coordinate`` of them try it with one discrete gene changed (the model
@@ -55,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "local": 0.4,  # share of slots that search around the incumbent with an adapted step (0: none)
     "coordinate": 0.2,  # share of slots that change one discrete gene of the incumbent, the model picking which
     "mo_scale": "front",  # several objectives: how the model's targets are scaled (front | range: the ablation)
+    "target": "rank",  # what the model learns of one objective: rank (of the scores) | score (as reported: the ablation)
 }
 #: a plateau: at least this many scored genomes, of which a model explains less than this share of the variance
 PLATEAU_MIN, PLATEAU_R2 = 10, 0.05
@@ -121,6 +123,14 @@ def _trees_predict(xc: np.ndarray, x: np.ndarray, y: np.ndarray, n_trees: int, s
 def _trees_score(xc: np.ndarray, x: np.ndarray, y: np.ndarray, kappa: float, n_trees: int, seed: int) -> np.ndarray:
     per_tree = _trees_predict(xc, x, y, n_trees, seed)
     return per_tree.mean(axis=0) + kappa * per_tree.std(axis=0)
+
+
+def _ranks(y: np.ndarray) -> np.ndarray:
+    """Scores as their ranks scaled to [0, 1] (ties share their mean rank): a model of these is the same
+    whatever monotone transform the fitness went through, as TPE's and CMA-ES's are."""
+    from scipy.stats import rankdata
+
+    return (rankdata(y) - 1.0) / max(1, len(y) - 1)
 
 
 def explained(x: np.ndarray, y: np.ndarray, seed: int) -> float:
@@ -247,13 +257,15 @@ class SurrogateStrategy(Strategy):
     options_schema = {"startup": int, "candidates": int, "parents": float, "breeding": float, "mutation_rate": float,
                       "explore": float, "random_share": float, "kappa": float, "trees": int, "model": str,
                       "max_retries": int, "local": float, "coordinate": float,
-                      "mo_scale": str}
+                      "mo_scale": str, "target": str}
 
     @classmethod
     def check_options(cls, options: Any) -> None:
         super().check_options(options)
         if options.get("mo_scale", "front") not in ("front", "range"):
             raise ValueError(f"option 'mo_scale' of strategy 'surrogate' must be front or range, got {options['mo_scale']!r}")
+        if options.get("target", "rank") not in ("score", "rank"):
+            raise ValueError(f"option 'target' of strategy 'surrogate' must be score or rank, got {options['target']!r}")
         if options.get("model", "trees") not in ("trees", "none"):
             raise ValueError(f"option 'model' of strategy 'surrogate' must be trees or none, got {options['model']!r}")
         for k in ("parents", "breeding", "mutation_rate", "explore", "random_share", "local", "coordinate"):
@@ -316,6 +328,7 @@ class SurrogateStrategy(Strategy):
         space, rng, population, goal = ctx.space, ctx.rng, ctx.population, ctx.ranking()
         x = np.stack([_encode(g, genes) for g, _, _ in scored])
         y = np.array([f for _, f, _ in scored])
+        ym = _ranks(y) if s["target"] == "rank" else y  # what the model learns
         order = np.argsort(-y, kind="stable")  # best first; ties: the earlier trial
         n_par = min(len(scored), max(4, int(math.ceil(s["parents"] * len(scored)))))
         parents = order[:n_par]
@@ -332,7 +345,7 @@ class SurrogateStrategy(Strategy):
         leaders = y[order[: max(3, len(y) // 4)]]
         flat = float(np.ptp(leaders)) == 0.0 and float(leaders[0]) <= float(np.median(y))
         plateau = goal.plain and len(y) >= 6 and (
-            flat or len(y) >= PLATEAU_MIN and explained(x, y, int(rng.integers(2**31))) < PLATEAU_R2)
+            flat or len(y) >= PLATEAU_MIN and explained(x, ym, int(rng.integers(2**31))) < PLATEAU_R2)
         n_local = 0 if plateau or not goal.plain else (int(round(s["local"] * population)) if population > 1
                                                        else int(rng.random() < s["local"]))
         n_random = int(math.ceil(0.5 * population)) if plateau else 0
@@ -385,7 +398,7 @@ class SurrogateStrategy(Strategy):
             lam = rng.dirichlet(np.ones(len(goal.objectives)), size=population)
             score = scalarise(optimistic, lam[np.asarray(group)])
         elif s["model"] == "trees":
-            score = _trees_score(xc, x, y, s["kappa"], s["trees"], int(rng.integers(2**31)))
+            score = _trees_score(xc, x, ym, s["kappa"], s["trees"], int(rng.integers(2**31)))
         else:
             score = rng.random(len(cands))
         # one genome at a time (schedule: steady): it explores with probability ``explore``
