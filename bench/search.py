@@ -66,6 +66,7 @@ NATSEL_VARIANTS: dict[str, dict[str, Any]] = {
     "surrogate-k0": {"strategy": {"name": "surrogate", "kappa": 0.0}},  # the trees' mean only, no spread bonus
     "surrogate-nolocal": {"strategy": {"name": "surrogate", "local": 0.0}},  # ablation: no local search slots
     "surrogate-score": {"strategy": {"name": "surrogate", "target": "score"}},  # ablation: the model learns scores as reported (the default before ranks)
+    "surrogate-rank": {"strategy": {"name": "surrogate", "target": "rank"}},  # the model learns ranks always
     "surrogate-nocoord": {"strategy": {"name": "surrogate", "coordinate": 0.0}},  # ablation: no coordinate slots (the default before them)
     "surrogate-p20": {"evolution": {"population": 20}},
     "pso": {"strategy": {"name": "pso", "iterations": 30}, "evolution": {"population": 10}},

@@ -12,10 +12,10 @@ Per generation (measured against Optuna's TPE in ``bench/search.py``; docs/genet
    probability ``mutation_rate`` (at least one gene): a numeric gene by a Gaussian step in its
    [0, 1] encoding (the spread of the best trials, clipped to [0.2, 0.25]), a categorical gene to
    another value; ``random_share`` of the children are sampled afresh;
-4. an ExtraTrees model fitted on every trial so far (on the ranks of their scores, so the plan depends
-   on their order only, whatever the fitness's scale: ``target``) ranks each brood by predicted rank
-   plus ``kappa`` times the spread across its trees (optimism where the model is unsure), and the slot
-   trains its best child; ``explore`` of the slots take a random child of their brood instead;
+4. an ExtraTrees model fitted on every trial so far (on the ranks of their scores where some scores
+   are far out, so a few very bad trials do not flatten it: ``target``) ranks each brood by predicted
+   fitness plus ``kappa`` times the spread across its trees (optimism where the model is unsure), and
+   the slot trains its best child; ``explore`` of the slots take a random child of their brood instead;
 5. ``local`` of the slots breed around the best genome so far with a step adapted from the history
    (:func:`local_step`), and ``coordinate`` of them try it with one discrete gene changed (the model
    picking which); a plateau (the model explains nothing) turns half the slots to random genomes.
@@ -56,7 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "local": 0.4,  # share of slots that search around the incumbent with an adapted step (0: none)
     "coordinate": 0.2,  # share of slots that change one discrete gene of the incumbent, the model picking which
     "mo_scale": "front",  # several objectives: how the model's targets are scaled (front | range: the ablation)
-    "target": "rank",  # what the model learns of one objective: rank (of the scores) | score (as reported: the ablation)
+    "target": "auto",  # what the model learns of one objective: auto (rank when some scores are far out) | rank | score
 }
 #: a plateau: at least this many scored genomes, of which a model explains less than this share of the variance
 PLATEAU_MIN, PLATEAU_R2 = 10, 0.05
@@ -131,6 +131,14 @@ def _ranks(y: np.ndarray) -> np.ndarray:
     from scipy.stats import rankdata
 
     return (rankdata(y) - 1.0) / max(1, len(y) - 1)
+
+
+def far_out(y: np.ndarray) -> bool:
+    """Whether some scores lie far below the rest: under the first quartile by more than three times
+    the interquartile range (Tukey's far-out fence), as a loss or an error that spans orders of
+    magnitude does, and a diverged training."""
+    q1, q3 = np.quantile(y, [0.25, 0.75])
+    return bool((y < q1 - 3.0 * (q3 - q1)).any())
 
 
 def explained(x: np.ndarray, y: np.ndarray, seed: int) -> float:
@@ -264,8 +272,8 @@ class SurrogateStrategy(Strategy):
         super().check_options(options)
         if options.get("mo_scale", "front") not in ("front", "range"):
             raise ValueError(f"option 'mo_scale' of strategy 'surrogate' must be front or range, got {options['mo_scale']!r}")
-        if options.get("target", "rank") not in ("score", "rank"):
-            raise ValueError(f"option 'target' of strategy 'surrogate' must be score or rank, got {options['target']!r}")
+        if options.get("target", "auto") not in ("auto", "score", "rank"):
+            raise ValueError(f"option 'target' of strategy 'surrogate' must be auto, score or rank, got {options['target']!r}")
         if options.get("model", "trees") not in ("trees", "none"):
             raise ValueError(f"option 'model' of strategy 'surrogate' must be trees or none, got {options['model']!r}")
         for k in ("parents", "breeding", "mutation_rate", "explore", "random_share", "local", "coordinate"):
@@ -328,7 +336,7 @@ class SurrogateStrategy(Strategy):
         space, rng, population, goal = ctx.space, ctx.rng, ctx.population, ctx.ranking()
         x = np.stack([_encode(g, genes) for g, _, _ in scored])
         y = np.array([f for _, f, _ in scored])
-        ym = _ranks(y) if s["target"] == "rank" else y  # what the model learns
+        ym = _ranks(y) if s["target"] == "rank" or s["target"] == "auto" and far_out(y) else y  # what the model learns
         order = np.argsort(-y, kind="stable")  # best first; ties: the earlier trial
         n_par = min(len(scored), max(4, int(math.ceil(s["parents"] * len(scored)))))
         parents = order[:n_par]
