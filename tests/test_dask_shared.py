@@ -155,15 +155,17 @@ def test_killing_the_worker_that_holds_the_data_mid_run_changes_nothing(nanny_cl
     client = nanny_cluster.client
     client.wait_for_workers(2, timeout=90)
     cfg, expected = local_runs["iris"]
+    pids = client.run(os.getpid)  # asked before, so nothing stands between seeing the moment and the kill
     proc = evolve_cli(cfg, tmp_path / "run", "--scheduler", nanny_cluster.address)
     victim = None
     end = time.monotonic() + 240
     while victim is None and proc.poll() is None and time.monotonic() < end:
         key, holders = data_holders(client)
         busy = [w for w, keys in client.processing().items() if any("natsel-trial-" in str(k) for k in keys)]
-        if key and len(holders) == 1 and holders[0] in busy:  # its only copy, on a worker running a trial
-            pid = client.run(os.getpid, workers=holders)[holders[0]]
-            os.kill(pid, signal.SIGKILL)
+        # its only copy, on the only worker running a trial: no other worker is fetching a copy of it (a
+        # worker that was, under load, ended up holding a second copy, and nothing was lost)
+        if key and len(holders) == 1 and busy == holders and holders[0] in pids:
+            os.kill(pids[holders[0]], signal.SIGKILL)
             victim = (holders[0], key)
         time.sleep(0.02)
     assert victim is not None, "the run ended before its data was down to one worker running a trial"
