@@ -41,13 +41,9 @@ def rank_weights(fitness: Sequence[float | None], maximize: bool = True) -> np.n
     weights = np.zeros(len(f))
     if not ok.any():
         return weights
-    values = f[ok]
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values))
-    ranks[order] = np.arange(1, len(values) + 1, dtype=float)
-    for v in np.unique(values):  # ties share their mean rank
-        tie = values == v
-        ranks[tie] = ranks[tie].mean()
+    from scipy.stats import rankdata
+
+    ranks = rankdata(f[ok])  # 1 .. n, ties sharing their mean rank
     weights[ok] = ranks / ranks.sum()
     return weights
 
