@@ -168,6 +168,13 @@ def mixed_stretched(genome: dict) -> float:
     return 1.0 - math.exp(-10.0 * mixed(genome))
 
 
+def mixed_bounded(genome: dict) -> float:
+    """``mixed`` as an accuracy-like score in (0, 1] (1 at the optimum): the same order of genomes, its bad
+    tail squeezed towards 0 instead of stretched (``mixed`` reaches -7.75, so a search that draws the
+    range's ends can put scores past the far-out fence)."""
+    return math.exp(mixed(genome))
+
+
 def mixed_x(genome: dict) -> float:
     """``x`` as the fitness (a numeric gene ``x``)."""
     _log(genome)

@@ -83,7 +83,9 @@ def test_the_default_model_learns_ranks_when_some_scores_are_far_out(write_confi
     assert not far_out(np.array([0.9, 0.8, 0.85, 0.7, 0.75, 0.5]))
     assert _plans(write_config, tmp_path, "mixed_stretched", None) == _plans(write_config, tmp_path,
                                                                               "mixed_stretched", "rank")
-    assert _plans(write_config, tmp_path, "mixed", None) == _plans(write_config, tmp_path, "mixed", "score")
+    bounded = _plans(write_config, tmp_path, "mixed_bounded", None)
+    assert bounded == _plans(write_config, tmp_path, "mixed_bounded", "score")
+    assert bounded != _plans(write_config, tmp_path, "mixed_bounded", "rank")  # so the default did choose
 
 
 def test_genetic_rates_without_the_genetic_strategy_are_a_config_error(write_config):
