@@ -5,6 +5,7 @@
     python bench/coco.py --report out.json             # print the table of a saved run
     python bench/coco.py --dims 5 --instances 10 --first-instance 6 --out more.json   # instances 6-15
     python bench/coco.py --report out.json more.json   # both runs pooled (runs are deterministic)
+    python bench/coco.py --dims 5 --searchers "natsel,natsel:local=0"   # an ablation, paired with the default
 
 Needs ``pip install coco-experiment optuna cmaes`` (the ``bench`` extra). The suite is the COCO
 platform's ``bbob-mixint`` (nobody here wrote it): each problem's first ``number_of_integer_variables``
@@ -19,6 +20,10 @@ Reported, per function group and overall, for each budget: the mean over (functi
 log10(f_best - f_ref + 1e-8), where f_ref is the best value ANY searcher reached on that instance (the
 integer suites publish no optimum), with its standard error; and natsel's wins / ties / losses against
 each peer, per function (its instances' mean; tie: within one standard error of the difference).
+An ablation (``--searchers natsel,natsel:local=0``, or its rows pooled with ``--report``) gets two more
+lines: its paired difference from the default over the (function, instance) pairs both ran, and its
+wins / ties / losses against TPE in its own pool (it, TPE, CMA-ES and random: what the bench would print
+were it the default; f_ref depends on who is in the pool).
 
 Sizing: a (problem, searcher) run costs about 1-15 s (natsel's surrogate planning and TPE dominate at
 500 trials in 10-D); 24 functions x 5 instances x 2 dimensions x 4 searchers is about an hour on 2 cores
@@ -149,13 +154,8 @@ def report(rows: list[dict[str, Any]]) -> list[str]:
         here = [r for r in rows if r["dim"] == dim]  # (an ablation may have been run in one dimension only)
         searchers = list(dict.fromkeys([s for s in SEARCHERS if any(r["searcher"] == s for r in here)]
                                        + sorted({r["searcher"] for r in here})))
-        ref: dict[tuple[int, int], float] = {}
-        for r in here:
-            k = (r["function"], r["instance"])
-            ref[k] = min(ref.get(k, math.inf), *r["best"].values())
         budgets = sorted({int(b) for r in here for b in r["best"]})
-        score = {(r["searcher"], r["function"], r["instance"], b): math.log10(r["best"][str(b)] - ref[(r["function"],
-                 r["instance"])] + 1e-8) for r in here for b in budgets}
+        score = scores(here)
         insts = sorted({r["instance"] for r in here})
         lines.append(f"\nbbob-mixint, dimension {dim}: log10(f - f_ref + 1e-8), mean ± s.e. over functions x "
                      f"{len(insts)} instances (lower is better); f_ref: the best any searcher reached")
@@ -170,8 +170,50 @@ def report(rows: list[dict[str, Any]]) -> list[str]:
                 lines.append(f"{group:<16}{b:>7} " + "".join(cells))
         for mine in [s for s in searchers if s.startswith("natsel")]:
             lines.extend(versus(mine, [s for s in searchers if s != mine], budgets, insts, score))
+        lines.extend(variants(here))
         secs = {s: statistics.mean([r["seconds"] for r in here if r["searcher"] == s]) for s in searchers}
         lines.append("mean seconds per run: " + ", ".join(f"{s} {v:.1f}" for s, v in secs.items()))
+    return lines
+
+
+def scores(rows: list[dict[str, Any]]) -> dict[tuple[str, int, int, int], float]:
+    """log10(f_best - f_ref + 1e-8) per (searcher, function, instance, budget), f_ref the best any of
+    ``rows``' searchers reached on that instance (so it depends on who is in the pool)."""
+    ref: dict[tuple[int, int], float] = {}
+    for r in rows:
+        k = (r["function"], r["instance"])
+        ref[k] = min(ref.get(k, math.inf), *r["best"].values())
+    return {(r["searcher"], r["function"], r["instance"], int(b)): math.log10(v - ref[(r["function"], r["instance"])]
+            + 1e-8) for r in rows for b, v in r["best"].items()}
+
+
+def variants(rows: list[dict[str, Any]]) -> list[str]:
+    """Each ablation ``natsel:opt=v`` against natsel's default on the same problems (one dimension's rows):
+    the paired difference (variant minus default, f_ref from every searcher in ``rows``; positive is
+    worse) with its standard error, per budget; and the ablation against TPE as the bench would print
+    it were the ablation the default (its own pool: it, TPE, CMA-ES and random search only)."""
+    import statistics
+
+    names = sorted({r["searcher"] for r in rows if r["searcher"].startswith("natsel:")})
+    if not names or not any(r["searcher"] == "natsel" for r in rows):
+        return []
+    score = scores(rows)
+    budgets = sorted({b for (_, _, _, b) in score})
+    peers = [s for s in SEARCHERS if s != "natsel"]
+    lines = ["ablations against natsel's default (paired by function and instance, variant minus default; "
+             "positive is worse):"]
+    for name in names:
+        cells = []
+        for b in budgets:
+            d = [v - score[("natsel", f, i, b)] for (s, f, i, bb), v in score.items()
+                 if s == name and bb == b and ("natsel", f, i, b) in score]
+            se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else 0.0
+            cells.append(f"at {b}: {statistics.mean(d):+.2f} ± {se:.2f} ({len(d)} pairs)")
+        lines.append(f"  {name}: " + "; ".join(cells))
+        own = [r for r in rows if r["searcher"] in (name, *peers)]
+        insts = sorted({r["instance"] for r in own if r["searcher"] == name})
+        if any(r["searcher"] == "tpe" for r in own):
+            lines.extend("  " + x for x in versus(name, ["tpe"], budgets, insts, scores(own))[1:])
     return lines
 
 
