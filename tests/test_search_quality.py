@@ -105,3 +105,27 @@ def test_coordinate_slots_change_one_discrete_gene_of_the_incumbent(write_config
                         key=lambda u: (-u["fitness"], u["id"]))
         changed = {k for k, v in t["genome"].items() if v != before[0]["genome"][k]}
         assert len(changed) == 1 and changed <= {"y", "k"}, (t["genome"], before[0]["genome"])
+
+
+def test_a_flat_top_that_bred_genomes_filled_is_not_a_plateau():
+    """Issue 27 item 2: best scores that tie above what random genomes score are a top, found, even once the
+    genomes bred around it are most of the history (a fitness at its bound: accuracy 1.0); the plateau rule
+    (half the slots random) compares the tie with the random genomes' median, not the whole history's."""
+    from natsel._space import Choice, FloatRange, IntRange, SearchSpace
+    from natsel.strategies.surrogate import SurrogateStrategy
+
+    space = SearchSpace([IntRange("x", 0, 1000), Choice("y", ("a", "b", "c")), FloatRange("z", 0.0, 1.0)])
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(24):
+        genome = space.sample(rng)
+        if i >= 10:  # bred: the top reached, the other genes free
+            genome["x"] = 1000
+        rows.append({**_row(i, 0 if i < 10 else 1 + (i - 10) // 5, "random" if i < 10 else "surrogate",
+                             float(genome["x"])), "genome": genome, "key": space.key(genome)})
+    known = {r["key"] for r in rows}
+    ctx = PlanContext(generation=4, space=space, population=5, direction=Direction(True), history=rows,
+                      known=known.__contains__, rng=np.random.default_rng(7))
+    planned = SurrogateStrategy({}).plan(ctx)
+    assert planned and "random" not in [p.origin for p in planned]
+    assert "local" in [p.origin for p in planned]  # a found top is refined, as before it filled the history

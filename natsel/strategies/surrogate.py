@@ -348,10 +348,12 @@ class SurrogateStrategy(Strategy):
         # a plateau: the best quarter all score the same, or a model of the genes explains nothing of the
         # scores beyond noise, so the model cannot tell genomes apart; half the slots then sample the
         # space afresh until something scores better (and no slot searches locally around noise)
-        # (best scores that tie above the rest are a flat top, found, not a plateau)
+        # (best scores that tie above what a random genome scores are a flat top, found, not a plateau,
+        # however many bred genomes have reached it since: the level is the random genomes' median)
         # (several objectives or constraints: no plateau test and no local slots: both follow one score)
         leaders = y[order[: max(3, len(y) // 4)]]
-        flat = float(np.ptp(leaders)) == 0.0 and float(leaders[0]) <= float(np.median(y))
+        drawn = [f for _, f, t in scored if t.get("origin") in ("random", "initial")]
+        flat = float(np.ptp(leaders)) == 0.0 and float(leaders[0]) <= float(np.median(drawn or y))
         plateau = goal.plain and len(y) >= 6 and (
             flat or len(y) >= PLATEAU_MIN and explained(x, ym, int(rng.integers(2**31))) < PLATEAU_R2)
         n_local = 0 if plateau or not goal.plain else (int(round(s["local"] * population)) if population > 1
