@@ -68,6 +68,7 @@ NATSEL_VARIANTS: dict[str, dict[str, Any]] = {
     "surrogate-score": {"strategy": {"name": "surrogate", "target": "score"}},  # ablation: the model learns scores as reported (the default before ranks)
     "surrogate-rank": {"strategy": {"name": "surrogate", "target": "rank"}},  # the model learns ranks always
     "surrogate-nocoord": {"strategy": {"name": "surrogate", "coordinate": 0.0}},  # ablation: no coordinate slots (the default before them)
+    "surrogate-localtrees": {"strategy": {"name": "surrogate", "local_model": "trees"}},  # ablation: the trees rank the local broods (the default before the local model)
     "surrogate-p20": {"evolution": {"population": 20}},
     "pso": {"strategy": {"name": "pso", "iterations": 30}, "evolution": {"population": 10}},
     "natsel-random": {"strategy": "random", "evolution": {"population": 10}},

@@ -107,6 +107,22 @@ def test_coordinate_slots_change_one_discrete_gene_of_the_incumbent(write_config
         assert len(changed) == 1 and changed <= {"y", "k"}, (t["genome"], before[0]["genome"])
 
 
+def test_the_local_model_says_which_way_is_up_where_the_trees_are_flat():
+    """Issue 27 item 3: the local broods are ranked by a Gaussian process fitted near the incumbent. On a
+    slope sampled below 0.6, children at 0.65 and 0.8 lie beyond every trial: every tree puts them in one
+    leaf (a tie), the local model ranks the farther one above, as the slope says."""
+    from natsel.strategies.surrogate import _trees_score, local_gp_score
+
+    rng = np.random.default_rng(0)
+    x = rng.random((30, 2)) * 0.6
+    y = x[:, 0] + 0.5 * x[:, 1]
+    children = np.array([[0.65, 0.3], [0.8, 0.3], [0.3, 0.3]])
+    near = local_gp_score(children, x, y, x[int(np.argmax(y))], kappa=0.0)
+    assert near is not None and near[1] > near[0] > near[2]
+    trees = _trees_score(children, x, y, 0.0, 48, 0)
+    assert trees[1] == pytest.approx(trees[0])  # what the local slots saw before: no way up
+
+
 def test_a_flat_top_that_bred_genomes_filled_is_not_a_plateau():
     """Issue 27 item 2: best scores that tie above what random genomes score are a top, found, even once the
     genomes bred around it are most of the history (a fitness at its bound: accuracy 1.0); the plateau rule
@@ -129,3 +145,12 @@ def test_a_flat_top_that_bred_genomes_filled_is_not_a_plateau():
     planned = SurrogateStrategy({}).plan(ctx)
     assert planned and "random" not in [p.origin for p in planned]
     assert "local" in [p.origin for p in planned]  # a found top is refined, as before it filled the history
+
+
+def test_the_local_model_is_an_option_with_a_clear_error(write_config, tmp_path):
+    """``local_model: trees`` is the strategy before the local model (the bench's ablation); anything else is
+    one config error naming the option and what it may be."""
+    base = "fitness: helpers:mixed_x\nworkers: 0\nspace:\n  x: {low: 0, high: 10}\n"
+    natsel.load_config(write_config(base + "strategy: {name: surrogate, local_model: trees}\n"))
+    with pytest.raises(natsel.ConfigError, match=r"option 'local_model' of strategy 'surrogate' must be gp or trees"):
+        natsel.load_config(write_config(base + "strategy: {name: surrogate, local_model: cubic}\n"))

@@ -17,8 +17,11 @@ Per generation (measured against Optuna's TPE in ``bench/search.py``; docs/genet
    fitness plus ``kappa`` times the spread across its trees (optimism where the model is unsure), and
    the slot trains its best child; ``explore`` of the slots take a random child of their brood instead;
 5. ``local`` of the slots breed around the best genome so far with a step adapted from the history
-   (:func:`local_step`), and ``coordinate`` of them try it with one discrete gene changed (the model
-   picking which); a plateau (the model explains nothing) turns half the slots to random genomes.
+   (:func:`local_step`), their broods ranked by a Gaussian process fitted on the trials nearest the
+   incumbent (``local_model: gp``, :func:`local_gp_score`: a smooth model that can say which way is
+   up where the trees see one flat leaf), and ``coordinate`` of them try it with one discrete gene
+   changed (the trees picking which); a plateau (the model explains nothing) turns half the slots to
+   random genomes.
 
 Determinism: everything is drawn from the generation's ``rng(seed, g)`` and fitted on the stored
 trials in id order (the trees get a seed from that rng and run single-threaded), so the plan never
@@ -54,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "model": "trees",  # trees | none (unranked: the ablation the bench measures)
     "max_retries": 25,
     "local": 0.4,  # share of slots that search around the incumbent with an adapted step (0: none)
+    "local_model": "gp",  # what ranks the local broods: gp (fitted near the incumbent) | trees (the ablation)
     "coordinate": 0.2,  # share of slots that change one discrete gene of the incumbent, the model picking which
     "mo_scale": "front",  # several objectives: how the model's targets are scaled (front | range: the ablation)
     "target": "auto",  # what the model learns of one objective: auto (rank when some scores are far out) | rank | score
@@ -68,6 +72,8 @@ LOCAL_GROW = 1.5
 SIGMA = (0.2, 0.25)  # the mutation step's range in the encoded space
 #: coordinate moves: the integer genes with at most this many values count as discrete (with every choice)
 COORDINATE_MAX_VALUES = 32
+#: the local search's Gaussian process learns from this many trials nearest the incumbent
+LOCAL_NEIGHBOURS = 40
 
 
 def _genes(space: SearchSpace) -> list[Gene]:
@@ -180,6 +186,37 @@ def local_step(ctx: PlanContext) -> float:
     return step
 
 
+def local_gp_score(xc: np.ndarray, x: np.ndarray, y: np.ndarray, centre: np.ndarray, kappa: float,
+                   neighbours: int = LOCAL_NEIGHBOURS) -> np.ndarray | None:
+    """Optimistic predictions (mean plus ``kappa`` standard deviations) for the candidates ``xc`` of a
+    Gaussian process fitted on the ``neighbours`` trials (x, y) nearest ``centre``, each gene scaled
+    by its range among the trials: a Matern 5/2 kernel with a length scale per gene and a noise
+    term, fitted by maximum likelihood from one fixed start (deterministic). Near an incumbent the
+    trees are one or two flat leaves; this model has a slope and a curvature there, so the local
+    search steps uphill and along a valley instead of at random. None when the fit fails."""
+    import warnings
+
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    span = np.ptp(x, axis=0)
+    span = np.where(span > 0, span, 1.0)
+    xs = x / span
+    near = np.argsort(((xs - centre / span) ** 2).sum(axis=1), kind="stable")[:neighbours]
+    kernel = (ConstantKernel(1.0, (1e-3, 1e3)) * Matern(np.full(x.shape[1], 0.5), (1e-3, 1e2), nu=2.5)
+              + WhiteKernel(1e-3, (1e-8, 1e-1)))
+    gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=0, random_state=0)
+    try:
+        with warnings.catch_warnings():  # a length scale at its bound: sklearn warns, the fit stands
+            warnings.simplefilter("ignore")
+            gp.fit(xs[near], y[near])
+            mean, sd = gp.predict(xc / span, return_std=True)
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    out = mean + kappa * sd
+    return out if np.isfinite(out).all() else None
+
+
 def _local_child(incumbent: Genome, genes: Sequence[Gene], step: float, rng: np.random.Generator) -> Genome:
     """The incumbent with every numeric gene moved by a Gaussian step in its encoding (integers round,
     so a small step keeps them) and each categorical gene changed with probability 1/genes. A step
@@ -265,7 +302,7 @@ class SurrogateStrategy(Strategy):
     options_schema = {"startup": int, "candidates": int, "parents": float, "breeding": float, "mutation_rate": float,
                       "explore": float, "random_share": float, "kappa": float, "trees": int, "model": str,
                       "max_retries": int, "local": float, "coordinate": float,
-                      "mo_scale": str, "target": str}
+                      "mo_scale": str, "target": str, "local_model": str}
 
     @classmethod
     def check_options(cls, options: Any) -> None:
@@ -274,6 +311,8 @@ class SurrogateStrategy(Strategy):
             raise ValueError(f"option 'mo_scale' of strategy 'surrogate' must be front or range, got {options['mo_scale']!r}")
         if options.get("target", "auto") not in ("auto", "score", "rank"):
             raise ValueError(f"option 'target' of strategy 'surrogate' must be auto, score or rank, got {options['target']!r}")
+        if options.get("local_model", "gp") not in ("gp", "trees"):
+            raise ValueError(f"option 'local_model' of strategy 'surrogate' must be gp or trees, got {options['local_model']!r}")
         if options.get("model", "trees") not in ("trees", "none"):
             raise ValueError(f"option 'model' of strategy 'surrogate' must be trees or none, got {options['model']!r}")
         for k in ("parents", "breeding", "mutation_rate", "explore", "random_share", "local", "coordinate"):
@@ -409,6 +448,11 @@ class SurrogateStrategy(Strategy):
             score = scalarise(optimistic, lam[np.asarray(group)])
         elif s["model"] == "trees":
             score = _trees_score(xc, x, ym, s["kappa"], s["trees"], int(rng.integers(2**31)))
+            local = np.flatnonzero(np.isin(group, sorted(local_slots)))
+            if s["local_model"] == "gp" and len(local):  # the local broods: ranked near the incumbent
+                near = local_gp_score(xc[local], x, ym, x[int(order[0])], s["kappa"])
+                if near is not None:
+                    score[local] = near
         else:
             score = rng.random(len(cands))
         # one genome at a time (schedule: steady): it explores with probability ``explore``
