@@ -19,7 +19,7 @@ Per generation (measured against Optuna's TPE in ``bench/search.py``; docs/genet
 5. ``local`` of the slots breed around the best genome so far with a step adapted from the history
    (:func:`local_step`), their broods ranked by a Gaussian process fitted on the trials nearest the
    incumbent (``local_model: gp``, :func:`local_gp_score`: a smooth model that can say which way is
-   up where the trees see one flat leaf), and ``coordinate`` of them try it with one discrete gene
+   up where the trees see a few flat leaves), and ``coordinate`` of them try it with one discrete gene
    changed (the trees picking which); a plateau (the model explains nothing) turns half the slots to
    random genomes.
 
@@ -192,8 +192,8 @@ def local_gp_score(xc: np.ndarray, x: np.ndarray, y: np.ndarray, centre: np.ndar
     Gaussian process fitted on the ``neighbours`` trials (x, y) nearest ``centre``, each gene scaled
     by its range among the trials: a Matern 5/2 kernel with a length scale per gene and a noise
     term, fitted by maximum likelihood from one fixed start (deterministic). Near an incumbent the
-    trees are one or two flat leaves; this model has a slope and a curvature there, so the local
-    search steps uphill and along a valley instead of at random. None when the fit fails."""
+    trees are a few flat leaves; this model has a slope and a curvature there, so the local search
+    steps uphill and along a valley, not where the trees disagree most. None when the fit fails."""
     import warnings
 
     from sklearn.gaussian_process import GaussianProcessRegressor
