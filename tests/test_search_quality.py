@@ -123,6 +123,37 @@ def test_the_local_model_says_which_way_is_up_where_the_trees_are_flat():
     assert trees[1] == pytest.approx(trees[0])  # what the local slots saw before: no way up
 
 
+@pytest.mark.parametrize("n_genes, scales", [(5, 5), (30, 1)])
+def test_the_local_model_fits_on_one_blas_thread_with_a_scale_per_gene_for_few_genes(monkeypatch, n_genes, scales):
+    """The local model plans in the parent while the workers train on the same cores: a threaded BLAS made
+    its 40 x 40 fits ten times slower there (bench/planning.py --busy 2), so it fits on one thread. A length
+    scale per gene is fitted up to LOCAL_ARD_GENES genes; beyond, one shared scale (30 hyperparameters from
+    40 trials overfit, and cost seconds a generation)."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from threadpoolctl import threadpool_info
+
+    from natsel.strategies.surrogate import LOCAL_ARD_GENES, local_gp_score
+
+    assert 5 <= LOCAL_ARD_GENES < 30
+    seen: list[tuple[list[int], int]] = []
+    fit = GaussianProcessRegressor.fit
+
+    def spy(self, x, y):
+        out = fit(self, x, y)
+        threads = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        seen.append((threads, np.size(self.kernel_.k1.k2.length_scale)))
+        return out
+
+    monkeypatch.setattr(GaussianProcessRegressor, "fit", spy)
+    rng = np.random.default_rng(0)
+    x = rng.random((60, n_genes))
+    y = -((x - 0.3) ** 2).sum(axis=1)
+    assert local_gp_score(x[:4] + 0.01, x, y, x[int(np.argmax(y))], kappa=1.0) is not None
+    [(threads, n_scales)] = seen
+    assert threads and set(threads) == {1}
+    assert n_scales == scales
+
+
 def test_a_flat_top_that_bred_genomes_filled_is_not_a_plateau():
     """Issue 27 item 2: best scores that tie above what random genomes score are a top, found, even once the
     genomes bred around it are most of the history (a fitness at its bound: accuracy 1.0); the plateau rule

@@ -72,8 +72,9 @@ LOCAL_GROW = 1.5
 SIGMA = (0.2, 0.25)  # the mutation step's range in the encoded space
 #: coordinate moves: the integer genes with at most this many values count as discrete (with every choice)
 COORDINATE_MAX_VALUES = 32
-#: the local search's Gaussian process learns from this many trials nearest the incumbent
-LOCAL_NEIGHBOURS = 40
+#: the local search's Gaussian process learns from this many trials nearest the incumbent, with a length
+#: scale per gene up to this many genes (a hyperparameter per gene from 40 points), one shared above it
+LOCAL_NEIGHBOURS, LOCAL_ARD_GENES = 40, 20
 
 
 def _genes(space: SearchSpace) -> list[Gene]:
@@ -190,24 +191,31 @@ def local_gp_score(xc: np.ndarray, x: np.ndarray, y: np.ndarray, centre: np.ndar
                    neighbours: int = LOCAL_NEIGHBOURS) -> np.ndarray | None:
     """Optimistic predictions (mean plus ``kappa`` standard deviations) for the candidates ``xc`` of a
     Gaussian process fitted on the ``neighbours`` trials (x, y) nearest ``centre``, each gene scaled
-    by its range among the trials: a Matern 5/2 kernel with a length scale per gene and a noise
-    term, fitted by maximum likelihood from one fixed start (deterministic). Near an incumbent the
-    trees are a few flat leaves; this model has a slope and a curvature there, so the local search
-    steps uphill and along a valley, not where the trees disagree most. None when the fit fails."""
+    by its range among the trials: a Matern 5/2 kernel with a length scale per gene (one shared
+    beyond ``LOCAL_ARD_GENES`` genes) and a noise term, fitted by maximum likelihood from one fixed
+    start (deterministic). Near an incumbent the trees are a few flat leaves; this model has a slope
+    and a curvature there, so the local search steps uphill and along a valley, not where the trees
+    disagree most. None when the fit fails.
+
+    Linear algebra runs on one thread: the matrices are 40 x 40, and a threaded BLAS sharing cores
+    with the workers' training spent ten times as long waiting for its threads as computing."""
     import warnings
 
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+    from threadpoolctl import threadpool_limits
 
     span = np.ptp(x, axis=0)
     span = np.where(span > 0, span, 1.0)
     xs = x / span
     near = np.argsort(((xs - centre / span) ** 2).sum(axis=1), kind="stable")[:neighbours]
-    kernel = (ConstantKernel(1.0, (1e-3, 1e3)) * Matern(np.full(x.shape[1], 0.5), (1e-3, 1e2), nu=2.5)
+    scale = np.full(x.shape[1], 0.5) if x.shape[1] <= LOCAL_ARD_GENES else 0.5
+    kernel = (ConstantKernel(1.0, (1e-3, 1e3)) * Matern(scale, (1e-3, 1e2), nu=2.5)
               + WhiteKernel(1e-3, (1e-8, 1e-1)))
     gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=0, random_state=0)
     try:
-        with warnings.catch_warnings():  # a length scale at its bound: sklearn warns, the fit stands
+        # a length scale at its bound: sklearn warns, the fit stands
+        with warnings.catch_warnings(), threadpool_limits(limits=1):
             warnings.simplefilter("ignore")
             gp.fit(xs[near], y[near])
             mean, sd = gp.predict(xc / span, return_std=True)
