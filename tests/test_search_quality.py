@@ -178,7 +178,7 @@ def test_a_flat_top_that_bred_genomes_filled_is_not_a_plateau():
     assert "local" in [p.origin for p in planned]  # a found top is refined, as before it filled the history
 
 
-def test_the_local_model_is_an_option_with_a_clear_error(write_config, tmp_path):
+def test_the_local_model_is_an_option_with_a_clear_error(write_config):
     """``local_model: trees`` is the strategy before the local model (the bench's ablation); anything else is
     one config error naming the option and what it may be."""
     base = "fitness: helpers:mixed_x\nworkers: 0\nspace:\n  x: {low: 0, high: 10}\n"

@@ -62,6 +62,9 @@ DEFAULTS: dict[str, Any] = {
     "mo_scale": "front",  # several objectives: how the model's targets are scaled (front | range: the ablation)
     "target": "auto",  # what the model learns of one objective: auto (rank when some scores are far out) | rank | score
 }
+#: the options that name one of a few values (the default first)
+CHOICES: dict[str, tuple[str, ...]] = {"mo_scale": ("front", "range"), "target": ("auto", "score", "rank"),
+                                       "local_model": ("gp", "trees"), "model": ("trees", "none")}
 #: a plateau: at least this many scored genomes, of which a model explains less than this share of the variance
 PLATEAU_MIN, PLATEAU_R2 = 10, 0.05
 #: the local search's step in the encoded [0, 1] space: its start, and its bounds (at the floor it restarts)
@@ -315,14 +318,10 @@ class SurrogateStrategy(Strategy):
     @classmethod
     def check_options(cls, options: Any) -> None:
         super().check_options(options)
-        if options.get("mo_scale", "front") not in ("front", "range"):
-            raise ValueError(f"option 'mo_scale' of strategy 'surrogate' must be front or range, got {options['mo_scale']!r}")
-        if options.get("target", "auto") not in ("auto", "score", "rank"):
-            raise ValueError(f"option 'target' of strategy 'surrogate' must be auto, score or rank, got {options['target']!r}")
-        if options.get("local_model", "gp") not in ("gp", "trees"):
-            raise ValueError(f"option 'local_model' of strategy 'surrogate' must be gp or trees, got {options['local_model']!r}")
-        if options.get("model", "trees") not in ("trees", "none"):
-            raise ValueError(f"option 'model' of strategy 'surrogate' must be trees or none, got {options['model']!r}")
+        for k, allowed in CHOICES.items():
+            if k in options and options[k] not in allowed:
+                raise ValueError(f"option '{k}' of strategy 'surrogate' must be {', '.join(allowed[:-1])} or "
+                                 f"{allowed[-1]}, got {options[k]!r}")
         for k in ("parents", "breeding", "mutation_rate", "explore", "random_share", "local", "coordinate"):
             if k in options and not 0 <= options[k] <= 1:
                 raise ValueError(f"option '{k}' of strategy 'surrogate' must be between 0 and 1, got {options[k]!r}")
