@@ -1,6 +1,6 @@
 """How often the surrogate's plateau test would fire on random genomes, per bench problem.
 
-    PYTHONPATH=$PWD python bench/plateau_test.py            # n = 10, 15, 20, 30; 40 samples each (about a minute)
+    PYTHONPATH=$PWD python bench/plateau_test.py            # n = 10, 15, 20, 30; 40 draws each (about 20 s)
     PYTHONPATH=$PWD python bench/plateau_test.py --sizes 10,50 --samples 100
 
 The default strategy calls a search a plateau when a small bagged forest explains less than
