@@ -136,14 +136,16 @@ def first_unfinished(store: RunStore, loop: Loop | None = None) -> int:
         g += 1
 
 
-def next_rung(rows: list[TrialRow], rungs: list[str] | None, eta: float,
-              goal: Goal) -> tuple[str, list[TrialRow]] | None:
+def next_rung(rows: list[TrialRow], rungs: list[str] | None, eta: float, goal: Goal,
+              earlier: Callable[[str], list[TrialRow]] | None = None) -> tuple[str, list[TrialRow]] | None:
     """The budget and the trials to promote to a generation's next rung, or None when it is done.
 
     Successive halving: of the highest rung's trials, the best ``len // eta`` (at least one) with a
     score go on, ranked by the goal's order (score; with several objectives non-dominated rank, then
     crowding, as MO-ASHA; infeasible ones after feasible ones) and then slot, so a promotion depends
-    only on stored scores.
+    only on stored scores. With several objectives the ranks are taken among ``earlier(budget)`` too
+    (earlier generations' trials at that rung, as ASHA's rungs hold every trial that reached them): a
+    genome the run already beats at that budget is promoted after those it does not.
     """
     if not rungs or not rows:
         return None
@@ -161,7 +163,8 @@ def next_rung(rows: list[TrialRow], rungs: list[str] | None, eta: float,
             scored.append(r)
     if not scored:
         return None
-    scored = [scored[i] for i in goal.order(scored)]
+    beside = [r for r in earlier(rungs[reached]) if goal.oriented(r) is not None] if earlier and goal.multi else []
+    scored = [scored[i] for i in goal.order(scored, among=beside)]
     keep = max(1, int(len({r["key"] for r in top}) // eta))
     return rungs[reached + 1], scored[:keep]
 
@@ -501,7 +504,8 @@ class Loop:
         if not self.rungs or any(r["status"] == Status.PENDING for r in rows):
             return None
         assert self.cfg.fidelity is not None
-        return next_rung(rows, self.rungs, self.cfg.fidelity.eta, self.goal)
+        return next_rung(rows, self.rungs, self.cfg.fidelity.eta, self.goal,
+                         lambda budget: self.store.at_budget(budget, before=g))
 
     def plan(self, g: int, tries: int = 3) -> list[tuple[str, dict[str, Any], str]] | None:
         """Generation ``g`` as (key, genome, origin) per slot, or None if nothing new can be planned.

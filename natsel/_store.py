@@ -301,6 +301,11 @@ class RunStore:
         cur = self.conn.execute("SELECT * FROM trials WHERE generation = ? ORDER BY slot", (generation,))
         return [_row(r) for r in cur]
 
+    def at_budget(self, budget: str, before: int) -> list[TrialRow]:
+        """The trials at ``budget`` of the generations before ``before``, in id order."""
+        cur = self.conn.execute("SELECT * FROM trials WHERE budget = ? AND generation < ? ORDER BY id", (budget, before))
+        return [_row(r) for r in cur]
+
     def last_generation(self) -> int:
         r = self.conn.execute("SELECT MAX(generation) FROM trials").fetchone()
         return -1 if r[0] is None else int(r[0])

@@ -232,10 +232,16 @@ class Goal:
         pts = [self.oriented(r) for r in rows]
         return pts, [self.violation(r) if p is not None else math.inf for r, p in zip(rows, pts, strict=True)]
 
-    def order(self, rows: Sequence[Mapping[str, Any]], shown: bool = False) -> list[int]:
+    def order(self, rows: Sequence[Mapping[str, Any]], shown: bool = False,
+              among: Sequence[Mapping[str, Any]] = ()) -> list[int]:
         """Indices of ``rows`` best first (ties: the earlier row). ``shown``: within a front, by the
-        first objective instead of crowding distance (how a leaderboard lists them)."""
-        return self._order(*self._read(rows), shown=shown)
+        first objective instead of crowding distance (how a leaderboard lists them). ``among``: rows
+        ranked beside them but left out of the answer (with several objectives, the fronts and
+        crowding are those of ``rows`` and ``among`` together; one objective orders as without)."""
+        if not among or not self.multi:
+            return self._order(*self._read(rows), shown=shown)
+        n = len(rows)
+        return [i for i in self._order(*self._read([*rows, *among]), shown=shown) if i < n]
 
     def _order(self, pts: list[tuple[float, ...] | None], miss: list[float], shown: bool = False) -> list[int]:
         import numpy as np

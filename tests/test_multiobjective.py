@@ -184,8 +184,8 @@ def test_a_value_the_fitness_does_not_report_fails_the_trial_with_its_name(write
 
 def test_rungs_promote_by_non_dominated_rank_and_resume_after_kill_9_mid_rung(write_config, tmp_path):
     """Successive halving with two objectives (MO-ASHA): each rung promotes the first ``n // eta`` of the
-    goal's order; a run killed mid-rung and resumed equals one never killed, and no (genome, budget)
-    is evaluated twice but the one the kill cut short."""
+    goal's order among the trials at that budget so far; a run killed mid-rung and resumed equals one
+    never killed, and no (genome, budget) is evaluated twice but the one the kill cut short."""
     cfg = mo_config(write_config, extra=RUNGS)
     log = tmp_path / "calls.log"
 
@@ -209,8 +209,32 @@ def test_rungs_promote_by_non_dominated_rank_and_resume_after_kill_9_mid_rung(wr
         assert Counter(t["budget"] for t in rows) == {"epochs=1": 9, "epochs=3": 3, "full": 1}
         for low, high in (("epochs=1", "epochs=3"), ("epochs=3", "full")):
             below = sorted((t for t in rows if t["budget"] == low), key=lambda t: t["slot"])
-            keep = [below[i]["key"] for i in goal.order(below)][: len(below) // 3]
+            earlier = [t for t in resumed.trials if t["generation"] < g and t["budget"] == low]
+            keep = [below[i]["key"] for i in goal.order(below, among=earlier)][: len(below) // 3]
             assert {t["key"] for t in rows if t["budget"] == high} == set(keep)
+
+
+def test_a_rung_promotes_what_earlier_generations_do_not_already_beat_at_its_budget():
+    """With several objectives a rung ranks its trials among the earlier generations' trials at the
+    same budget (ASHA's rung holds every trial that reached it): within the generation alone, the
+    extremes of its front go first (infinite crowding); a genome an earlier one beats at that budget
+    goes after one nothing beats. One objective promotes the same with or without the earlier rows."""
+    from natsel._evolve import next_rung
+
+    goal = Goal((("a", Direction(True)), ("b", Direction(False))))
+
+    def rung(i, values, budget="epochs=1", generation=1):
+        return {**row(i, values), "key": f"k{i}", "slot": i, "budget": budget, "status": "ok", "generation": generation}
+
+    rows = [rung(0, (0.9, 90)), rung(1, (0.5, 10)), rung(2, (0.7, 30))]  # one front: 0 and 1 are its extremes
+    rungs = ["epochs=1", "full"]
+    assert [r["key"] for r in next_rung(rows, rungs, 3, goal)[1]] == ["k0"]
+    earlier = [rung(7, (0.95, 80), generation=0), rung(8, (0.2, 5), generation=0)]  # beats k0, not k1 or k2
+    budget, promoted = next_rung(rows, rungs, 3, goal, lambda b: earlier if b == "epochs=1" else [])
+    assert budget == "full" and [r["key"] for r in promoted] == ["k2"]  # the least crowded in the union's front
+    assert [rows[i]["key"] for i in goal.order(rows, among=earlier)] == ["k2", "k1", "k0"]  # k0: in its 2nd front
+    single = Goal.single()
+    assert next_rung(rows, rungs, 3, single, lambda b: earlier)[1] == next_rung(rows, rungs, 3, single)[1]
 
 
 def test_show_pareto_lists_the_front_with_each_objective_and_plot_draws_it(write_config, tmp_path):
