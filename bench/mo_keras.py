@@ -1,7 +1,7 @@
 """Two objectives on a Keras problem at equal wall-clock: natsel (with and without ``fidelity:``) beside
 Optuna's NSGA-II, multi-objective TPE and random search, in one run.
 
-    PYTHONPATH=$PWD python bench/mo_keras.py --seconds 120 --seeds 3 [--problem digits|fashion]
+    PYTHONPATH=$PWD python bench/mo_keras.py --seconds 120 --seeds 3 [--first-seed 0] [--problem digits|fashion]
 
 The problem: dense networks of up to two hidden layers; maximise the validation accuracy, minimise the
 trainable parameters; on scikit-learn's digits (bundled; a network trains in about a second, most of it
@@ -16,6 +16,8 @@ that started before the end finishes; so does natsel's last trial). Each trainin
 the first rung and trains the best third of each rung on (digits: 9 genomes at 2 epochs, 3 at 6;
 fashion: 18 at 1, 6 at 3, 2 at 9, so each rung fills the 2 workers). ``--minimum`` and ``--population``
 change the first rung and the genomes a generation (``--minimum 3 --population 12``: 12 at 3 epochs, 4 at 9).
+``natsel+fidelity-within`` (named in ``--searchers`` only) is the ablation of bench/mo_rungs.py: its rungs
+rank their trials within their generation, not among the earlier generations' trials at that budget.
 
 Hypervolume: of the full-budget trials' (1 - val_accuracy, log10(params)) front, both minimised,
 against the reference point (0.5, log10 of the largest network the space holds), by Optuna's
@@ -112,6 +114,20 @@ def run_natsel(seed: int, seconds: float, fidelity: bool) -> list[tuple[float, f
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def run_within(seed: int, seconds: float) -> list[tuple[float, float]]:
+    """natsel+fidelity with the ablation of bench/mo_rungs.py: rungs ranked within their generation only."""
+    from mo_rungs import within_generation
+
+    from natsel import _evolve
+
+    promote = _evolve.Loop.promote
+    _evolve.Loop.promote = within_generation  # type: ignore[method-assign]
+    try:
+        return run_natsel(seed, seconds, fidelity=True)
+    finally:
+        _evolve.Loop.promote = promote  # type: ignore[method-assign]
+
+
 def run_optuna(seed: int, seconds: float, sampler: str) -> list[tuple[float, float]]:
     import optuna
 
@@ -159,6 +175,7 @@ def run_optuna(seed: int, seconds: float, sampler: str) -> list[tuple[float, flo
 SEARCHERS = {
     "natsel": lambda seed, s: run_natsel(seed, s, fidelity=False),
     "natsel+fidelity": lambda seed, s: run_natsel(seed, s, fidelity=True),
+    "natsel+fidelity-within": run_within,  # not in the default --searchers: an ablation (docs/genetic.md)
     "nsga2": lambda seed, s: run_optuna(seed, s, "nsga2"),
     "tpe": lambda seed, s: run_optuna(seed, s, "tpe"),
     "random": lambda seed, s: run_optuna(seed, s, "random"),
@@ -191,10 +208,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=120.0, help="wall-clock per search (default 120)")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--problem", choices=sorted(PROBLEMS), default="digits")
     ap.add_argument("--minimum", type=int, help="natsel+fidelity's first rung in epochs (default: the problem's)")
     ap.add_argument("--population", type=int, help="natsel+fidelity's genomes a generation (default: the problem's)")
-    ap.add_argument("--searchers", default=",".join(SEARCHERS))
+    ap.add_argument("--searchers", default=",".join(s for s in SEARCHERS if not s.endswith("-within")))
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     global PROBLEM
@@ -204,7 +222,7 @@ def main() -> None:
     if a.population is not None:
         PROBLEMS[PROBLEM]["population"] = a.population
     results: dict[str, list[dict[str, Any]]] = {s: [] for s in a.searchers.split(",")}
-    for seed in range(a.seeds):
+    for seed in range(a.first_seed, a.first_seed + a.seeds):
         for name in results:
             t0 = time.monotonic()
             rows = SEARCHERS[name](seed, a.seconds)
@@ -212,6 +230,8 @@ def main() -> None:
                                   "seconds": time.monotonic() - t0, "rows": rows})
             print(f"seed {seed} {name}: hv {results[name][-1]['hv']:.4f}, {len(rows)} full-budget trials, "
                   f"{time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
+            if a.out:  # after every search, so a run cut short keeps what it measured
+                a.out.write_text(json.dumps(results, indent=1))
     p = PROBLEMS[PROBLEM]
     print(f"{PROBLEM}, val_accuracy (max) vs params (min), {a.seconds:g} s each, {WORKERS} workers, {a.seeds} seeds, "
           f"natsel+fidelity from {p['fidelity']['minimum']} epochs, {p['population']} genomes a generation; "
