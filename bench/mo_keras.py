@@ -15,7 +15,8 @@ that started before the end finishes; so does natsel's last trial). Each trainin
 (``max_epochs``, patience, seed per genome); ``natsel+fidelity`` screens each generation's genomes at
 the first rung and trains the best third of each rung on (digits: 9 genomes at 2 epochs, 3 at 6;
 fashion: 18 at 1, 6 at 3, 2 at 9, so each rung fills the 2 workers). ``--minimum`` and ``--population``
-change the first rung and the genomes a generation (``--minimum 3 --population 12``: 12 at 3 epochs, 4 at 9).
+change the first rung and the genomes a generation (``--minimum 3 --population 12``: 12 at 3 epochs, 4 at 9),
+``--eta`` the share a rung promotes (``--eta 2``: rungs of 4 and 9 epochs, half of each promoted).
 ``natsel+fidelity-within`` (named in ``--searchers`` only) is the ablation of bench/mo_rungs.py: its rungs
 rank their trials within their generation, not among the earlier generations' trials at that budget.
 
@@ -212,6 +213,7 @@ def main() -> None:
     ap.add_argument("--problem", choices=sorted(PROBLEMS), default="digits")
     ap.add_argument("--minimum", type=int, help="natsel+fidelity's first rung in epochs (default: the problem's)")
     ap.add_argument("--population", type=int, help="natsel+fidelity's genomes a generation (default: the problem's)")
+    ap.add_argument("--eta", type=float, help="natsel+fidelity's eta: a rung keeps its best 1/eta (default 3)")
     ap.add_argument("--searchers", default=",".join(s for s in SEARCHERS if not s.endswith("-within")))
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
@@ -221,6 +223,8 @@ def main() -> None:
         PROBLEMS[PROBLEM]["fidelity"] = {**PROBLEMS[PROBLEM]["fidelity"], "minimum": a.minimum}
     if a.population is not None:
         PROBLEMS[PROBLEM]["population"] = a.population
+    if a.eta is not None:
+        PROBLEMS[PROBLEM]["fidelity"] = {**PROBLEMS[PROBLEM]["fidelity"], "eta": a.eta}
     results: dict[str, list[dict[str, Any]]] = {s: [] for s in a.searchers.split(",")}
     for seed in range(a.first_seed, a.first_seed + a.seeds):
         for name in results:
@@ -234,7 +238,8 @@ def main() -> None:
                 a.out.write_text(json.dumps(results, indent=1))
     p = PROBLEMS[PROBLEM]
     print(f"{PROBLEM}, val_accuracy (max) vs params (min), {a.seconds:g} s each, {WORKERS} workers, {a.seeds} seeds, "
-          f"natsel+fidelity from {p['fidelity']['minimum']} epochs, {p['population']} genomes a generation; "
+          f"natsel+fidelity from {p['fidelity']['minimum']} epochs, eta {p['fidelity']['eta']:g}, "
+          f"{p['population']} genomes a generation; "
           f"hypervolume of (1 - accuracy, log10 params) to {tuple(round(r, 3) for r in reference())} (Optuna's)")
     for line in table(results):
         print(line)
