@@ -30,7 +30,7 @@ validation front is trained again after the search (its own seed, the full budge
 since training never reads the validation rows) and scored on the official test set's 10,000 images,
 never seen by any search; the test hypervolume is that of those genomes' (1 - test accuracy, log10
 params). A front picked from many noisy validation scores overstates itself (the most accurate of
-many draws at a size is partly luck); on test that luck is gone, and the column says which searcher's
+many draws at a size is partly luck); on test that luck is gone, and the second table says which searcher's
 front holds up.
 """
 
@@ -135,9 +135,7 @@ def test_rows(seed: int, rows: list[Row]) -> list[tuple[float, float]]:
     from natsel.executors import LocalPool
     from natsel.objectives.keras.data import load_dataset
 
-    pts = points([(a, p) for a, p, *_ in rows])
-    front = [r for r, q in zip(rows, pts, strict=True)
-             if not any(o[0] <= q[0] and o[1] <= q[1] and o != q for o in pts)]
+    front = [rows[i] for i in on_front(points([(a, p) for a, p, *_ in rows]))]
     cfg = natsel.config_from_dict(config(seed, 1, False), base_dir=BENCH)
     prepared = objectives.get("keras").prepare(cfg)
     data = load_dataset(cfg.data, cfg.base_dir, cfg.seed, cfg.training.task)
@@ -237,9 +235,14 @@ def table(results: dict[str, list[dict[str, Any]]], key: str = "hv", label: str 
     return lines
 
 
+def on_front(pts: list[tuple[float, float]]) -> list[int]:
+    """Indices of the (minimised) points no other point dominates."""
+    return [i for i, p in enumerate(pts) if not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in pts)]
+
+
 def front_size(rows: list[tuple[float, float]]) -> int:
     pts = points(rows)
-    return sum(not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in pts) for p in set(pts))
+    return len({pts[i] for i in on_front(pts)})
 
 
 def main() -> None:
