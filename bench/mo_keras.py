@@ -32,6 +32,11 @@ never seen by any search; the test hypervolume is that of those genomes' (1 - te
 params). A front picked from many noisy validation scores overstates itself (the most accurate of
 many draws at a size is partly luck); on test that luck is gone, and the second table says which searcher's
 front holds up.
+
+Last, each hypervolume split by network size (bands of log10 params; the bands add up to the whole):
+natsel+fidelity's part minus each peer's, paired by seed, so a lead on small networks and a deficit on
+large ones show apart instead of cancelling. ``--report OUT.json`` prints the tables of an earlier
+run's ``--out`` file without searching (with the ``--problem`` it ran).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import shutil
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -235,6 +241,42 @@ def table(results: dict[str, list[dict[str, Any]]], key: str = "hv", label: str 
     return lines
 
 
+#: the bands of log10(params) :func:`by_size` splits the hypervolume into (the last one ends at the reference)
+BANDS = (4.0, 4.5, 5.0)
+
+
+def band_hv(rows: list[tuple[float, float]], lo: float, hi: float) -> float:
+    """The part of :func:`hypervolume` over log10(params) in [lo, hi): the best (1 - accuracy) among the
+    networks at or below each size, integrated over the band (the bands add up to the hypervolume)."""
+    ref = reference()
+    pts = sorted((p for p in points(rows) if p[1] < ref[1]), key=lambda p: p[1])
+    edges = [p[1] for p in pts] + [ref[1]]
+    best, total = ref[0], 0.0
+    for i, p in enumerate(pts):
+        best = min(best, p[0])
+        width = min(edges[i + 1], hi) - max(edges[i], lo)
+        if width > 0:
+            total += (ref[0] - best) * width
+    return total
+
+
+def by_size(results: dict[str, list[dict[str, Any]]], key: str = "rows") -> list[str]:
+    """Per band of network size, natsel+fidelity's hypervolume there minus each peer's (paired by seed):
+    where on the front a lead or a deficit lies."""
+    ref = results.get("natsel+fidelity", [])
+    names = [f"< 10^{BANDS[0]:g}", *(f"10^{a:g}-10^{b:g}" for a, b in pairwise(BANDS)), f">= 10^{BANDS[-1]:g}"]
+    lines = [f"{'natsel+fidelity minus':<22}" + "".join(f"{n:>19}" for n in names)]
+    for name, runs in results.items():
+        if name == "natsel+fidelity" or len(runs) != len(ref) or len(runs) < 2 or any(key not in r for r in runs):
+            continue
+        cells = []
+        for lo, hi in pairwise([-math.inf, *BANDS, math.inf]):
+            d = np.array([band_hv(a[key], lo, hi) - band_hv(b[key], lo, hi) for a, b in zip(ref, runs, strict=True)])
+            cells.append(f"{d.mean():+.4f} ± {d.std(ddof=1) / math.sqrt(len(d)):.4f}")
+        lines.append(f"{name:<22}" + "".join(f"{c:>19}" for c in cells))
+    return lines
+
+
 def on_front(pts: list[tuple[float, float]]) -> list[int]:
     """Indices of the (minimised) points no other point dominates."""
     return [i for i, p in enumerate(pts) if not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in pts)]
@@ -258,6 +300,8 @@ def main() -> None:
     ap.add_argument("--test", action="store_true",
                     help="also train each search's validation front again and take its hypervolume on test (fashion)")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--report", type=Path, metavar="JSON",
+                    help="run no search: print the tables of an earlier run's --out file (give its --problem)")
     a = ap.parse_args()
     if a.test and a.problem != "fashion":
         ap.error("--test needs --problem fashion (digits has no test set of its own)")
@@ -269,6 +313,18 @@ def main() -> None:
         PROBLEMS[PROBLEM]["population"] = a.population
     if a.eta is not None:
         PROBLEMS[PROBLEM]["fidelity"] = {**PROBLEMS[PROBLEM]["fidelity"], "eta": a.eta}
+    if a.report:
+        try:
+            results = json.loads(a.report.read_text())
+        except OSError as e:
+            ap.error(f"--report: cannot read {a.report}: {e.strerror}")
+        except ValueError as e:
+            ap.error(f"--report {a.report}: not JSON ({e})")
+        try:
+            report(results)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            ap.error(f"--report {a.report}: not a --out file of this bench ({e})")
+        return
     results: dict[str, list[dict[str, Any]]] = {s: [] for s in a.searchers.split(",")}
     for seed in range(a.first_seed, a.first_seed + a.seeds):
         for name in results:
@@ -292,14 +348,27 @@ def main() -> None:
           f"natsel+fidelity from {p['fidelity']['minimum']} epochs, eta {p['fidelity']['eta']:g}, "
           f"{p['population']} genomes a generation; "
           f"hypervolume of (1 - accuracy, log10 params) to {tuple(round(r, 3) for r in reference())} (Optuna's)")
+    if a.out:
+        a.out.write_text(json.dumps(results, indent=1))
+    report(results)
+
+
+def report(results: dict[str, list[dict[str, Any]]]) -> None:
+    """The hypervolume table, the test table where the searches were scored on test, and both split by size."""
+    tested = all("test_hv" in r for runs in results.values() for r in runs)
+    for runs in results.values():  # the bands add up to the stored hypervolume under the same reference point
+        if any(abs(band_hv(r["rows"], -math.inf, math.inf) - r["hv"]) > 1e-9 for r in runs):
+            raise ValueError(f"its hypervolumes are not to {PROBLEM}'s reference point: give the --problem it ran")
     for line in table(results):
         print(line)
-    if a.test:
+    if tested:
         print("the same searches' validation fronts, trained again and scored on the 10,000 test images:")
         for line in table(results, "test_hv", "test hypervolume"):
             print(line)
-    if a.out:
-        a.out.write_text(json.dumps(results, indent=1))
+    for key, what in (("rows", "validation"), *((("test_rows", "test"),) if tested else ())):
+        print(f"{what} hypervolume by network size (bands of params), natsel+fidelity minus each peer, paired by seed:")
+        for line in by_size(results, key):
+            print(line)
 
 
 if __name__ == "__main__":
