@@ -34,6 +34,7 @@ sys.path.insert(0, str(BENCH))
 import mo_keras  # noqa: E402
 
 import natsel  # noqa: E402
+from natsel._trial import FULL_BUDGET, budget_rank  # noqa: E402
 
 WIDTHS = [(8, 0), (32, 0), (64, 32), (128, 128)]
 GENOME = {"optimizer": "adam", "learning_rate": 0.002, "hidden_activation": "relu", "batch_size": 64}
@@ -84,9 +85,9 @@ def rung_pairs(seed: int, seconds: float) -> list[tuple[float, float, float]]:
         for t in run.trials:
             if t["status"] in ("ok", "timeout") and "val_accuracy" in (t["metrics"] or {}):
                 by_key.setdefault(t["key"], {})[t["budget"]] = t["metrics"]
-        low = min((b for m in by_key.values() for b in m if b != "full"), default=None)
-        return [(m[low]["val_accuracy"], m["full"]["val_accuracy"], m["full"]["params"])
-                for m in by_key.values() if low in m and "full" in m]
+        low = min((b for m in by_key.values() for b in m if b != FULL_BUDGET), key=budget_rank, default=None)  # the first rung
+        return [(m[low]["val_accuracy"], m[FULL_BUDGET]["val_accuracy"], m[FULL_BUDGET]["params"])
+                for m in by_key.values() if low in m and FULL_BUDGET in m]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -1,4 +1,5 @@
-"""bench/mo_keras.py: the hypervolume split by network size adds up to the whole, on fronts worked out by hand."""
+"""bench/mo_keras.py and bench/mo_noise.py: the hypervolume split by network size adds up to the whole, on fronts worked
+out by hand, and the rung agreement is taken per size class."""
 
 from __future__ import annotations
 
@@ -53,3 +54,15 @@ def test_by_size_pairs_each_peer_with_natsel_by_seed() -> None:
     assert d[0] != d[1]
     assert float(line[-3]) == pytest.approx(np.mean(d), abs=1e-4)
     assert float(line[-1]) == pytest.approx(np.std(d, ddof=1) / math.sqrt(2), abs=1e-4)
+
+
+def test_rung_agreement_is_taken_per_size_class() -> None:
+    import mo_noise
+
+    small = [(0.70 + 0.01 * i, 0.75 + 0.01 * i, 5_000.0) for i in range(5)]  # the rung's order kept
+    large = [(0.84 + 0.001 * i, 0.86 - 0.001 * i, 50_000.0) for i in range(5)]  # the rung's order reversed
+    rows = {line.split()[0]: line.split() for line in mo_noise.agreement(small + large)[1:]}
+    assert rows["small"][4:6] == ["5", "1.00"] and rows["large"][4:6] == ["5", "-1.00"]
+    assert float(rows["large"][-1]) == pytest.approx(np.mean([b - a for a, b, _ in large]), abs=1e-4)
+    assert rows["all"][1] == "10"
+    assert "too few" in mo_noise.agreement(small[:3])[1]
