@@ -133,25 +133,35 @@ def run_natsel(seed: int, seconds: float, fidelity: bool) -> list[Row]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def train(seed: int, tasks: list[Any], test: bool = False) -> dict[int, Any]:
+    """Results by trial id of ``tasks`` trained in a pool of WORKERS processes on the problem's data as
+    the searches see it (``test``: Fashion-MNIST's official test set in place of the validation rows)."""
+    from natsel import objectives
+    from natsel.executors import LocalPool
+
+    cfg = natsel.config_from_dict(config(seed, 1, False), base_dir=BENCH)
+    prepared = objectives.get("keras").prepare(cfg)
+    payload = prepared.payload
+    if test:
+        from natsel.objectives.keras.data import load_dataset
+
+        data = load_dataset(cfg.data, cfg.base_dir, cfg.seed, cfg.training.task)
+        payload = {**payload, "x_val": data.x_test, "y_val": data.y_test}
+    pool = LocalPool(prepared.spec, payload, workers=WORKERS)
+    try:
+        return {r.trial_id: r for r in pool.run(tasks)}
+    finally:
+        pool.close()
+
+
 def test_rows(seed: int, rows: list[Row]) -> list[tuple[float, float]]:
     """(test accuracy, params) of the genomes on ``rows``' validation front, each trained again as the
     search trained it (seed, full budget) with the official test set in place of the validation rows."""
-    from natsel import objectives
     from natsel._trial import Task
-    from natsel.executors import LocalPool
-    from natsel.objectives.keras.data import load_dataset
 
     front = [rows[i] for i in on_front(points([(a, p) for a, p, *_ in rows]))]
-    cfg = natsel.config_from_dict(config(seed, 1, False), base_dir=BENCH)
-    prepared = objectives.get("keras").prepare(cfg)
-    data = load_dataset(cfg.data, cfg.base_dir, cfg.seed, cfg.training.task)
-    payload = {**prepared.payload, "x_val": data.x_test, "y_val": data.y_test}
-    pool = LocalPool(prepared.spec, payload, workers=WORKERS)
-    try:
-        tasks = [Task(i, genome, key, s) for i, (_, _, genome, key, s) in enumerate(front)]
-        got = {r.trial_id: r for r in pool.run(tasks)}
-    finally:
-        pool.close()
+    tasks = [Task(i, genome, key, s) for i, (_, _, genome, key, s) in enumerate(front)]
+    got = train(seed, tasks, test=True)
     return [(got[t.trial_id].metrics["val_accuracy"], got[t.trial_id].metrics["params"]) for t in tasks
             if t.trial_id in got and got[t.trial_id].status in ("ok", "timeout")]
 

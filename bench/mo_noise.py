@@ -49,9 +49,7 @@ def setup() -> None:
 
 
 def seed_spread(seeds: int) -> list[str]:
-    from natsel import objectives
     from natsel._trial import Task
-    from natsel.executors import LocalPool
 
     cfg = natsel.config_from_dict(mo_keras.config(0, 1, False), base_dir=BENCH)
     tasks, width_of = [], []
@@ -60,12 +58,7 @@ def seed_spread(seeds: int) -> list[str]:
         for s in range(seeds):  # the same genome, trained once per seed (its own trial id and seed)
             tasks.append(Task(len(tasks), cfg.space.trial_genome(genome), f"{cfg.space.key(genome)}-{s}", 1000 + s))
             width_of.append(width)
-    prepared = objectives.get("keras").prepare(cfg)
-    pool = LocalPool(prepared.spec, prepared.payload, workers=mo_keras.WORKERS)
-    try:
-        got = {r.trial_id: r for r in pool.run(tasks)}
-    finally:
-        pool.close()
+    got = mo_keras.train(0, tasks)
     out = [f"{'hidden units':>14} {'params':>8}  val_accuracy over {seeds} training seeds"]
     for width in WIDTHS:
         res = [got[t.trial_id] for t, w in zip(tasks, width_of, strict=True) if w == width and t.trial_id in got]
